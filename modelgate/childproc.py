@@ -1,0 +1,176 @@
+"""Run work that can crash or hang (export, compile, infer) in a child process with a timeout.
+
+A segfault in the OpenVINO plugin or an exporter that never returns must still yield a
+written verdict, so the parent only ever sees a ``ChildResult``.
+"""
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+# Exception type names (from the child) mapped to failure classes. Data, not if-chains.
+EXCEPTION_CLASSES = {
+    "MemoryError": "RESOURCE_EXHAUSTED",
+    "OutOfMemoryError": "RESOURCE_EXHAUSTED",
+    "TimeoutError": "TIMEOUT",
+    "FileNotFoundError": "USER_CONFIG_ERROR",
+    "OfflineModeIsEnabled": "SOURCE_UNAVAILABLE",
+    "LocalEntryNotFoundError": "SOURCE_UNAVAILABLE",
+    "RepositoryNotFoundError": "SOURCE_UNAVAILABLE",
+    "GatedRepoError": "SOURCE_UNAVAILABLE",
+}
+
+# Text markers in an exporter's log mapped to failure classes, checked in order.
+LOG_MARKERS = (
+    ("out of memory", "RESOURCE_EXHAUSTED"),
+    ("cannot allocate memory", "RESOURCE_EXHAUSTED"),
+    ("no space left on device", "RESOURCE_EXHAUSTED"),
+    ("std::bad_alloc", "RESOURCE_EXHAUSTED"),
+    ("trust_remote_code", "MODEL_UNSUPPORTED"),
+    ("contains custom code", "MODEL_UNSUPPORTED"),
+    ("is not supported", "MODEL_UNSUPPORTED"),
+    ("unrecognized configuration class", "MODEL_UNSUPPORTED"),
+    ("does not appear to have a file named", "SOURCE_UNAVAILABLE"),
+    ("we couldn't connect", "SOURCE_UNAVAILABLE"),
+    ("offline mode", "SOURCE_UNAVAILABLE"),
+    ("is not a local folder and is not a valid model identifier", "SOURCE_UNAVAILABLE"),
+)
+
+
+@dataclass
+class ChildResult:
+    ok: bool
+    value: Any = None
+    failure_class: str | None = None
+    detail: str = ""
+    log_tail: str = ""
+    returncode: int | None = None
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def classify_text(text: str, default: str) -> str:
+    low = text.lower()
+    for marker, cls in LOG_MARKERS:
+        if marker in low:
+            return cls
+    return default
+
+
+def _child_entry(conn, target: str, kwargs: dict):
+    try:
+        module, _, name = target.partition(":")
+        fn = getattr(importlib.import_module(module), name)
+        conn.send(("ok", fn(**kwargs)))
+    except BaseException as exc:  # report everything to the parent, which decides
+        cls = getattr(exc, "failure_class", None) or EXCEPTION_CLASSES.get(type(exc).__name__)
+        conn.send(("error", {"type": type(exc).__name__, "message": str(exc)[:4000],
+                             "failure_class": cls, "traceback": traceback.format_exc()[-4000:]}))
+    finally:
+        conn.close()
+
+
+def run_function(target: str, kwargs: dict | None = None, *, timeout: float,
+                 crash_class: str = "PLUGIN_CRASH", error_class: str = "INFERENCE_FAILED") -> ChildResult:
+    """Call ``module:function(**kwargs)`` in a spawned child; its return value must pickle.
+
+    Timeout -> TIMEOUT (child killed); death by signal -> ``crash_class``; an exception
+    -> its own ``failure_class`` attribute, a mapped class, or ``error_class``.
+    """
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_entry, args=(child, target, kwargs or {}), daemon=True)
+    t0 = time.monotonic()
+    proc.start()
+    child.close()
+    msg = None
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        if parent.poll(0.05):
+            try:
+                msg = parent.recv()
+            except EOFError:
+                msg = None
+            break
+        if not proc.is_alive() and not parent.poll(0):
+            break
+    elapsed = time.monotonic() - t0
+    if msg is None and proc.is_alive():
+        _kill(proc)
+        return ChildResult(False, failure_class="TIMEOUT", seconds=elapsed,
+                           detail=f"{target} exceeded {timeout:.0f}s and was killed")
+    proc.join(5)
+    if proc.is_alive():
+        _kill(proc)
+    if msg is None:
+        code = proc.exitcode
+        sig = -code if code is not None and code < 0 else None
+        what = f"signal {signal.Signals(sig).name}" if sig else f"exit code {code}"
+        cls = "RESOURCE_EXHAUSTED" if sig == signal.SIGKILL else crash_class
+        return ChildResult(False, failure_class=cls, returncode=code, seconds=elapsed,
+                           detail=f"child process died ({what}) in {target}")
+    kind, payload = msg
+    if kind == "ok":
+        return ChildResult(True, value=payload, returncode=0, seconds=elapsed)
+    cls = payload.get("failure_class") or classify_text(payload["message"], error_class)
+    return ChildResult(False, failure_class=cls, seconds=elapsed,
+                       detail=f"{payload['type']}: {payload['message']}", log_tail=payload["traceback"])
+
+
+def _kill(proc):
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+    proc.join(5)
+
+
+def run_command(argv: Sequence[str], *, timeout: float, env: dict | None = None, cwd: str | None = None,
+                error_class: str = "CONVERSION_FAILED", log_path: str | os.PathLike | None = None) -> ChildResult:
+    """Run an argv list (never a shell string) with a timeout; kill its whole process group on expiry."""
+    t0 = time.monotonic()
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    try:
+        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=full_env, cwd=cwd, start_new_session=True, stdin=subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        return ChildResult(False, failure_class="USER_CONFIG_ERROR", detail=f"command not found: {exc}")
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, _ = proc.communicate()
+        tail = (out or "")[-4000:]
+        _save_log(log_path, out)
+        return ChildResult(False, failure_class="TIMEOUT", log_tail=tail, seconds=time.monotonic() - t0,
+                           detail=f"{os.path.basename(argv[0])} exceeded {timeout:.0f}s and was killed")
+    elapsed = time.monotonic() - t0
+    _save_log(log_path, out)
+    tail = (out or "")[-4000:]
+    if proc.returncode == 0:
+        return ChildResult(True, returncode=0, log_tail=tail, seconds=elapsed)
+    code = proc.returncode
+    if code < 0:
+        cls = "RESOURCE_EXHAUSTED" if -code == signal.SIGKILL else "PLUGIN_CRASH"
+    else:
+        cls = classify_text(out or "", error_class)
+    last = [ln for ln in (out or "").strip().splitlines() if ln.strip()][-1:] or [""]
+    return ChildResult(False, failure_class=cls, returncode=code, log_tail=tail, seconds=elapsed,
+                       detail=f"{os.path.basename(argv[0])} failed (exit {code}): {last[0][:500]}")
+
+
+def _save_log(path, text):
+    if path:
+        from modelgate.contract import atomic_write_text
+        atomic_write_text(path, text or "")

@@ -1,0 +1,314 @@
+"""The gate contract shared by every skill: envelope, failure classes, exit codes, atomic writes.
+
+Every gate follows observe -> decide -> emit. This module is the *emit* half and the
+vocabulary both halves share. It imports nothing heavy (no OpenVINO, no torch) so pure
+gates and their tests stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+SCHEMA_VERSION = "1.0"
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_INPUT = 2
+
+SCHEMA_DIR = Path(os.environ.get("MODELGATE_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
+
+# Classes that mean "the input could not be judged" -> exit 2. Everything else that fails is exit 1.
+INPUT_CLASSES = frozenset({"USER_CONFIG_ERROR", "SOURCE_UNAVAILABLE", "UNKNOWN"})
+
+VERSIONED_PACKAGES = ("openvino", "optimum-intel", "transformers", "torch", "nncf",
+                      "openvino-genai", "openvino-tokenizers")
+
+
+class GateInputError(Exception):
+    """Raised by observing code when the input cannot be judged (exit 2)."""
+
+    def __init__(self, failure_class: str, detail: str, **evidence: Any):
+        super().__init__(detail)
+        self.failure_class = failure_class
+        self.detail = detail
+        self.evidence = evidence
+
+
+class GateFailure(Exception):
+    """Raised by observing code when it has already established a failing verdict (exit 1)."""
+
+    def __init__(self, failure_class: str, detail: str, **evidence: Any):
+        super().__init__(detail)
+        self.failure_class = failure_class
+        self.detail = detail
+        self.evidence = evidence
+
+
+# --------------------------------------------------------------------------- schemas
+
+@functools.lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    """Load ``schemas/<name>.schema.json`` (name without suffix)."""
+    path = SCHEMA_DIR / f"{name}.schema.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=None)
+def _registry():
+    from referencing import Registry, Resource
+
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if "$id" in doc:
+            resources.append((doc["$id"], Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
+@functools.lru_cache(maxsize=None)
+def validator(name: str):
+    """A Draft 2020-12 validator for the named schema, resolving refs between pack schemas."""
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def schema_errors(name: str, obj: Any) -> list[str]:
+    """All validation errors of ``obj`` against schema ``name`` as readable strings."""
+    errs = sorted(validator(name).iter_errors(obj), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errs]
+
+
+@functools.lru_cache(maxsize=None)
+def failure_classes() -> dict[str, str]:
+    """The pack's failure-class vocabulary: name -> triage text (from the envelope schema)."""
+    return {item["const"]: item["description"]
+            for item in load_schema("envelope")["$defs"]["failure_class"]["oneOf"]}
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of the packages whose behaviour a verdict depends on."""
+    out: dict[str, str | None] = {}
+    for pkg in VERSIONED_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def check(name: str, passed: bool | None, measured: Any, threshold: Any,
+          failure_class: str | None = None, detail: str | None = None) -> dict:
+    """One named check: pass (None = could not run), what was measured, the threshold."""
+    out = {"name": name, "pass": passed, "measured": json_safe(measured),
+           "threshold": json_safe(threshold)}
+    if failure_class is not None:
+        out["failure_class"] = failure_class
+    if detail is not None:
+        out["detail"] = detail
+    return out
+
+
+def exit_code_for(passed: bool, failure_class: str | None) -> int:
+    if passed:
+        return EXIT_PASS
+    return EXIT_INPUT if failure_class in INPUT_CLASSES else EXIT_FAIL
+
+
+def make_verdict(gate: str, *, passed: bool, detail: str, failure_class: str | None = None,
+                 checks: Iterable[dict] = (), metrics: Mapping | None = None,
+                 evidence: Mapping | None = None, next_action: str = "",
+                 timings: Mapping | None = None, decision: str | None = None,
+                 exit_code: int | None = None, **extra: Any) -> dict:
+    """Build a verdict in the common envelope. ``extra`` carries gate-specific fields."""
+    if passed:
+        failure_class = None
+    elif failure_class is None:
+        failure_class = "UNKNOWN"
+    verdict = {
+        "schema_version": SCHEMA_VERSION,
+        "gate": gate,
+        "pass": bool(passed),
+        "exit_code": exit_code if exit_code is not None else exit_code_for(passed, failure_class),
+        "decision": decision,
+        "failure_class": failure_class,
+        "detail": detail or ("passed" if passed else "failed"),
+        "checks": list(checks),
+        "metrics": json_safe(dict(metrics or {})),
+        "evidence": {k: (str(v) if isinstance(v, Path) else v) for k, v in (evidence or {}).items()},
+        "versions": versions(),
+        "next_action": next_action or ("none" if passed else triage_hint(failure_class)),
+        "timings": {k: round(float(v), 4) for k, v in (timings or {}).items()},
+    }
+    verdict.update(json_safe(extra))
+    return verdict
+
+
+def triage_hint(failure_class: str | None) -> str:
+    """First sentence of the documented triage for a failure class."""
+    text = failure_classes().get(failure_class or "", "")
+    return text.split(". ")[-1] if text else "Inspect detail and evidence."
+
+
+def error_verdict(gate: str, failure_class: str, detail: str, **extra: Any) -> dict:
+    """A failing verdict for a gate that could not proceed (input error, crash, unexpected)."""
+    return make_verdict(gate, passed=False, failure_class=failure_class, detail=detail, **extra)
+
+
+def json_safe(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, paths, tuples and non-finite floats to strict JSON values.
+
+    Non-finite floats become the strings "NaN"/"Infinity"/"-Infinity": strict JSON has no
+    NaN, and a verdict must still say what was measured.
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return "NaN"
+        if math.isinf(obj):
+            return "Infinity" if obj > 0 else "-Infinity"
+        return obj
+    # numpy without importing numpy
+    if hasattr(obj, "tolist") and callable(obj.tolist):
+        return json_safe(obj.tolist())
+    if hasattr(obj, "item") and callable(obj.item):
+        return json_safe(obj.item())
+    return str(obj)
+
+
+# --------------------------------------------------------------------------- files
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write text so that readers see either the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "input") -> Any:
+    """Read a JSON file or raise GateInputError (missing, unreadable, corrupt, NaN literals)."""
+    p = Path(path)
+    if not p.exists():
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} not found: {p}")
+    if not p.is_file():
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} is not a file: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} unreadable: {p}: {exc}") from exc
+
+    def _reject_constant(name: str):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} is not valid JSON: {p}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- emit
+
+def emit(verdict: dict, schema: str = "envelope", output: str | os.PathLike | None = None,
+         stream=None) -> int:
+    """Validate, print (one JSON object on stdout) and optionally write a verdict; return exit code.
+
+    A verdict that violates its schema is itself a bug: it is replaced by an UNKNOWN verdict
+    naming the violations, so nothing invalid is ever written.
+    """
+    stream = stream or sys.stdout
+    errors = schema_errors(schema, verdict)
+    if errors:
+        verdict = error_verdict(verdict.get("gate", "unknown") if isinstance(verdict, dict) else "unknown",
+                                "UNKNOWN", "internal error: verdict violates schema "
+                                f"{schema}: " + "; ".join(errors[:5]))
+    if output:
+        out = Path(output)
+        if out.suffix.lower() != ".json":
+            out = out / f"{verdict['gate'].replace('-', '_')}_result.json"
+        atomic_write_json(out, verdict)
+    stream.write(json.dumps(verdict, indent=2) + "\n")
+    stream.flush()
+    return int(verdict["exit_code"])
+
+
+class GateArgumentParser(argparse.ArgumentParser):
+    """argparse that raises GateInputError instead of printing usage and exiting."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise GateInputError("USER_CONFIG_ERROR", f"bad arguments: {message}")
+
+
+def run_gate(gate: str, body: Callable[[], tuple[dict, str]], output_getter: Callable[[], Any] = lambda: None) -> int:
+    """Run a gate body that returns (verdict, schema_name); never let a traceback escape.
+
+    GateInputError -> exit-2 verdict; GateFailure -> exit-1 verdict; any other exception
+    -> UNKNOWN verdict with the exception text (the traceback goes to stderr for humans).
+    """
+    t0 = time.monotonic()
+    schema = "envelope"
+    try:
+        verdict, schema = body()
+    except SystemExit as exc:  # --help and friends
+        return int(exc.code or 0) if isinstance(exc.code, int) else 0
+    except GateInputError as exc:
+        verdict = error_verdict(gate, exc.failure_class, exc.detail, evidence=_str_evidence(exc.evidence),
+                                timings={"total_s": time.monotonic() - t0})
+    except GateFailure as exc:
+        verdict = error_verdict(gate, exc.failure_class, exc.detail, evidence=_str_evidence(exc.evidence),
+                                timings={"total_s": time.monotonic() - t0})
+    except KeyboardInterrupt:
+        verdict = error_verdict(gate, "INFRA_TRANSIENT", "interrupted by user",
+                                timings={"total_s": time.monotonic() - t0})
+    except Exception as exc:  # the contract: unexpected errors become a verdict, not a traceback
+        traceback.print_exc(file=sys.stderr)
+        verdict = error_verdict(gate, "UNKNOWN", f"{type(exc).__name__}: {exc}",
+                                timings={"total_s": time.monotonic() - t0})
+    try:
+        output = output_getter()
+    except Exception:
+        output = None
+    if verdict.get("failure_class") and schema != "envelope" and schema_errors(schema, verdict):
+        schema = "envelope"  # error verdicts may lack gate-specific fields; the envelope still holds
+    return emit(verdict, schema, output)
+
+
+def _str_evidence(ev: Mapping) -> dict:
+    return {k: (str(v) if v is not None and not isinstance(v, (str, list)) else v) for k, v in ev.items()}
