@@ -1,0 +1,90 @@
+"""The gate contract: envelope, exit codes, strict JSON, atomic writes, no tracebacks."""
+import io
+import json
+import math
+
+import pytest
+
+from modelgate import contract as c
+
+
+def test_every_failure_class_has_a_triage_text():
+    classes = c.failure_classes()
+    assert "UNKNOWN" in classes and "FIDELITY_REGRESSION" in classes
+    assert all(len(text) > 20 for text in classes.values())
+
+
+def test_passing_verdict_is_schema_valid_and_exits_zero():
+    v = c.make_verdict("g", passed=True, detail="ok", checks=[c.check("a", True, 1.0, 2.0)])
+    assert c.schema_errors("envelope", v) == []
+    assert v["exit_code"] == 0 and v["failure_class"] is None
+
+
+@pytest.mark.parametrize("cls,code", [("USER_CONFIG_ERROR", 2), ("SOURCE_UNAVAILABLE", 2), ("UNKNOWN", 2),
+                                      ("FIDELITY_REGRESSION", 1), ("TIMEOUT", 1)])
+def test_exit_code_separates_unjudgeable_input_from_a_failed_gate(cls, code):
+    assert c.make_verdict("g", passed=False, failure_class=cls, detail="x")["exit_code"] == code
+
+
+def test_failing_verdict_without_a_class_is_unknown_not_a_pass():
+    v = c.make_verdict("g", passed=False, detail="x")
+    assert v["failure_class"] == "UNKNOWN" and v["exit_code"] == 2
+
+
+def test_non_finite_measurements_are_kept_as_strings_so_the_json_stays_strict():
+    v = c.make_verdict("g", passed=False, failure_class="NUMERICAL_INSANE", detail="x",
+                       checks=[c.check("nan", False, float("nan"), 0.0)], metrics={"inf": math.inf})
+    text = json.dumps(v, allow_nan=False)
+    assert '"NaN"' in text and '"Infinity"' in text
+
+
+def test_schema_violation_is_replaced_by_an_unknown_verdict_not_written_as_is(tmp_path):
+    bad = c.make_verdict("g", passed=True, detail="ok")
+    bad["checks"] = [{"name": "missing fields"}]
+    out = io.StringIO()
+    code = c.emit(bad, output=tmp_path / "v.json", stream=out)
+    written = json.loads((tmp_path / "v.json").read_text())
+    assert code == 2 and written["failure_class"] == "UNKNOWN" and "schema" in written["detail"]
+
+
+def test_emit_to_a_folder_names_the_file_after_the_gate(tmp_path):
+    c.emit(c.make_verdict("verify", passed=True, detail="ok"), output=tmp_path, stream=io.StringIO())
+    assert (tmp_path / "verify_result.json").is_file()
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    c.atomic_write_json(tmp_path / "a.json", {"x": 1})
+    c.atomic_write_json(tmp_path / "a.json", {"x": 2})
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 2}
+
+
+@pytest.mark.parametrize("content,fragment", [(None, "not found"), ("{not json", "not valid JSON"),
+                                              ('{"a": NaN}', "not valid JSON")])
+def test_read_json_rejects_missing_corrupt_and_nan_input(tmp_path, content, fragment):
+    p = tmp_path / "in.json"
+    if content is not None:
+        p.write_text(content)
+    with pytest.raises(c.GateInputError) as err:
+        c.read_json(p)
+    assert err.value.failure_class == "USER_CONFIG_ERROR" and fragment in err.value.detail
+
+
+def test_run_gate_turns_an_unexpected_exception_into_an_unknown_verdict(capsys):
+    def body():
+        raise ZeroDivisionError("boom")
+    code = c.run_gate("g", body)
+    out = json.loads(capsys.readouterr().out)
+    assert code == 2 and out["failure_class"] == "UNKNOWN" and "ZeroDivisionError: boom" in out["detail"]
+
+
+def test_argument_errors_become_a_user_config_verdict(capsys):
+    parser = c.GateArgumentParser(prog="g")
+    parser.add_argument("--n", type=int, required=True)
+
+    def body():
+        parser.parse_args(["--n", "x"])
+        return c.make_verdict("g", passed=True, detail="ok"), "envelope"
+    code = c.run_gate("g", body)
+    out = json.loads(capsys.readouterr().out)
+    assert code == 2 and out["failure_class"] == "USER_CONFIG_ERROR"
