@@ -97,7 +97,9 @@ def run_function(target: str, kwargs: dict | None = None, *, timeout: float,
             try:
                 msg = parent.recv()
             except EOFError:
-                msg = None
+                # the pipe closed without a message: the child is dying; let it finish so its
+                # exit code (signal) is known instead of mistaking it for a hang
+                proc.join(max(0.0, min(10.0, deadline - time.monotonic())))
             break
         if not proc.is_alive() and not parent.poll(0):
             break
