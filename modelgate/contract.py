@@ -102,6 +102,11 @@ def failure_classes() -> dict[str, str]:
 
 def versions() -> dict[str, str | None]:
     """Installed versions of the packages whose behaviour a verdict depends on."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for pkg in VERSIONED_PACKAGES:
         try:
