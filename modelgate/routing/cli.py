@@ -1,0 +1,361 @@
+"""The routing-eval runner: ``scripts/run_routing_evals.py`` and ``modelgate routing-evals``.
+
+Routes every case of every split through the embedding backend (MiniLM on OpenVINO) with the
+lexical baseline beside it, or through a real agent CLI; prints per-skill precision/recall/F1,
+the confusion matrix, every misrouted case, train vs held-out accuracy and the runtime; writes a
+schema-checked JSON report; exits non-zero below the thresholds of ``evals/routing-config.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from modelgate import contract
+from modelgate.routing import agent, cases, pipeline, router
+
+EXIT_AGENT_SKIPPED = 3
+DEFAULT_CONFIG = Path("evals") / "routing-config.json"
+DEFAULT_OUTPUT = Path("build") / "routing-report.json"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+EPILOG = """\
+splits: train = skills/<name>/evals.json (used to write the descriptions and to calibrate
+the router), heldout = evals/heldout/*.json (never used for either), extra = --cases FILE.
+
+exit codes:
+  0  every threshold in the config is met by the gating backend
+  1  a threshold is missed (accuracy below the minimum, or a false trigger)
+  2  the input could not be judged (bad evals file, bad config, a skill without a description,
+     the embedding model could not be exported or run)
+  3  the agent backend was skipped: no agent CLI configured (--agent-cmd or MODELGATE_AGENT_CMD)
+     or its executable is not on PATH; nothing was simulated
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = contract.GateArgumentParser(
+        prog="run_routing_evals.py", description=__doc__.splitlines()[0] + "\n\n" + "\n".join(__doc__.splitlines()[2:]),
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", choices=["embedding", "lexical", "agent"], default=None,
+                   help="backend that gates the run (default: the config's gate_backend, embedding); "
+                        "the lexical baseline is always reported beside the embedding backend")
+    p.add_argument("--cases", action="append", default=[], metavar="FILE",
+                   help="add an evals file in the same schema (split 'extra'); repeatable")
+    p.add_argument("--config", default=None, help=f"thresholds and router parameters (default: {DEFAULT_CONFIG})")
+    p.add_argument("--root", default=str(REPO_ROOT), help="repository root holding skills/ and evals/")
+    p.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"JSON report path (default: {DEFAULT_OUTPUT})")
+    p.add_argument("--calibrate", action="store_true",
+                   help="calibrate threshold and margin on the TRAIN split only and write them into the config")
+    p.add_argument("--cold", action="store_true",
+                   help="time a cold run (MiniLM export into a fresh cache) and then a warm run (cached export)")
+    p.add_argument("--agent-cmd", default=None,
+                   help=f"agent CLI for --backend agent, split into argv (default: ${agent.ENV_VAR}); "
+                        "the query is appended, or replaces a {query} argument")
+    p.add_argument("--agent-timeout", type=float, default=300.0, help="seconds per agent query (default 300)")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    return p
+
+
+# --------------------------------------------------------------------------- config
+
+def load_config(path: Path) -> dict:
+    """Read and schema-check the routing config; GateInputError when unusable."""
+    cfg = contract.read_json(path, what="routing config")
+    errors = contract.schema_errors("routing-config", cfg)
+    if errors:
+        raise contract.GateInputError("USER_CONFIG_ERROR", f"{path}: " + "; ".join(errors[:5]))
+    for name, params in cfg["router"].items():
+        for key in ("threshold", "margin"):
+            if not math.isfinite(float(params[key])):
+                raise contract.GateInputError("USER_CONFIG_ERROR", f"{path}: router.{name}.{key} is not finite")
+    return cfg
+
+
+# --------------------------------------------------------------------------- backends
+
+def _similarity_backend(name: str, protos, all_cases, params: dict) -> dict:
+    sims, info = pipeline.BACKENDS[name](protos, [c.query for c in all_cases])
+    scored = pipeline.score_cases(all_cases, protos, sims)
+    results = pipeline.routed(scored, params["threshold"], params["margin"])
+    return {"status": "ran", "router": {"threshold": params["threshold"], "margin": params["margin"]},
+            "results": results, "info": {k: v for k, v in info.items() if k != "timings"},
+            "timings": info["timings"]}
+
+
+def _embedding_timed(protos, all_cases, params: dict, cold: bool) -> tuple[dict, dict]:
+    """Run the embedding backend; with ``cold``, first into a fresh export cache, then warm."""
+    timings = {}
+    if not cold:
+        t0 = time.monotonic()
+        out = _similarity_backend("embedding", protos, all_cases, params)
+        timings["embedding_total_s"] = time.monotonic() - t0
+        return out, timings
+    saved = os.environ.get("MODELGATE_FIXTURE_CACHE")
+    with tempfile.TemporaryDirectory(prefix="routing-cold-") as tmp:
+        os.environ["MODELGATE_FIXTURE_CACHE"] = tmp
+        try:
+            t0 = time.monotonic()
+            _similarity_backend("embedding", protos, all_cases, params)
+            timings["embedding_cold_total_s"] = time.monotonic() - t0
+            t0 = time.monotonic()
+            out = _similarity_backend("embedding", protos, all_cases, params)
+            timings["embedding_warm_total_s"] = time.monotonic() - t0
+        finally:
+            if saved is None:
+                os.environ.pop("MODELGATE_FIXTURE_CACHE", None)
+            else:
+                os.environ["MODELGATE_FIXTURE_CACHE"] = saved
+    timings["embedding_total_s"] = timings["embedding_warm_total_s"]
+    return out, timings
+
+
+def _agent_backend(args, all_cases, skills, root: Path, out_dir: Path) -> dict:
+    prefix, reason = agent.agent_argv(args.agent_cmd)
+    if prefix is None:
+        return {"status": "skipped", "reason": reason}
+    t0 = time.monotonic()
+    runs = agent.route_with_agent(prefix, [c.query for c in all_cases], skills, timeout=args.agent_timeout,
+                                  cwd=root, log_dir=out_dir / "agent-logs")
+    results = []
+    for c, r in zip(all_cases, runs):
+        d = dict(vars(c) if hasattr(c, "__dict__") else c._asdict(), predicted=r["predicted"], evidence=r["evidence"])
+        d["agent_error"] = r["error"]
+        results.append(d)
+    errors = [r for r in results if r["agent_error"]]
+    return {"status": "ran" if not errors else "failed", "results": results,
+            "reason": f"{len(errors)} agent runs failed" if errors else "ok",
+            "info": {"argv_prefix": prefix, "errors": len(errors)},
+            "timings": {"total_s": time.monotonic() - t0}}
+
+
+def _case_rows(results) -> list[dict]:
+    rows = []
+    for r in results:
+        row = {"name": r["name"], "split": r["split"], "source": r["source"], "expected": r["expected"],
+               "predicted": r["predicted"]}
+        if "scores" in r:
+            row["scores"] = {k: round(v, 4) for k, v in r["scores"].items()}
+            row["top_score"] = round(r["top_score"], 4)
+        if r.get("evidence"):
+            row["evidence"] = r["evidence"]
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- decide
+
+def gate_checks(splits: dict, config: dict) -> list[dict]:
+    """Threshold checks (pure) for the gating backend's split metrics."""
+    checks = []
+    for split, minimum in config["min_accuracy"].items():
+        m = splits.get(split)
+        if m is None or not m["cases"]:
+            continue  # a split that is not present is not judged (e.g. no --cases)
+        acc = m["accuracy"]
+        ok = acc is not None and (acc > minimum or math.isclose(acc, minimum, abs_tol=1e-9))
+        checks.append(contract.check(f"{split}_accuracy", ok, round(acc, 4), minimum))
+    limit = config["max_false_triggers"]
+    for split, m in splits.items():
+        if split == "all" or not m["cases"]:
+            continue
+        checks.append(contract.check(f"{split}_false_triggers", m["false_triggers"] <= limit,
+                                     m["false_triggers"], limit))
+    return checks
+
+
+# --------------------------------------------------------------------------- print
+
+def _fmt(x, nd=3):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def render(report: dict, out=sys.stdout) -> None:
+    """Human-readable summary of a report."""
+    w = out.write
+    be = report["backends"]
+    gate = report["gate_backend"]
+    skills = report["skills"]
+    g = be.get(gate, {})
+    lex = be.get("lexical") if gate != "lexical" else None
+    w(f"routing evals: {len(skills)} skills; gating backend: {gate}\n")
+    if g.get("status") != "ran":
+        w(f"  {gate}: {g.get('status')} - {g.get('reason', '')}\n")
+    splits = [s for s in ("train", "heldout", "extra", "all") if s in g.get("splits", {})]
+    if splits:
+        r = g.get("router")
+        if r:
+            w(f"router: threshold {r['threshold']:.4f}, margin {r['margin']:.2f} (calibrated on train)\n")
+        head = f"\n{'split':8} {'cases':>5} | {gate + ' acc':>14} {'false-trig':>10}"
+        if lex and lex.get("status") == "ran":
+            head += f" | {'lexical acc':>11} {'false-trig':>10}"
+        w(head + "\n")
+        for s in splits:
+            m = g["splits"][s]
+            line = f"{s:8} {m['cases']:5d} | {_fmt(m['accuracy']):>14} {m['false_triggers']:10d}"
+            if lex and lex.get("status") == "ran":
+                lm = lex["splits"][s]
+                line += f" | {_fmt(lm['accuracy']):>11} {lm['false_triggers']:10d}"
+            w(line + "\n")
+        for s in [x for x in splits if x != "all"]:
+            m = g["splits"][s]
+            w(f"\nper-skill [{s}] {'':22} {'P':>6} {'R':>6} {'F1':>6}")
+            if lex and lex.get("status") == "ran":
+                w(f"   lexical {'P':>6} {'R':>6} {'F1':>6}")
+            w("\n")
+            for sk in skills:
+                ps = m["per_skill"][sk]
+                w(f"  {sk:34} {_fmt(ps['precision']):>6} {_fmt(ps['recall']):>6} {_fmt(ps['f1']):>6}")
+                if lex and lex.get("status") == "ran":
+                    lp = lex["splits"][s]["per_skill"][sk]
+                    w(f"           {_fmt(lp['precision']):>6} {_fmt(lp['recall']):>6} {_fmt(lp['f1']):>6}")
+                w("\n")
+            labels = m["confusion"]["labels"]
+            short = [lb[:10] for lb in labels]
+            w(f"confusion [{s}] rows=expected cols=predicted: " + " ".join(f"{x:>10}" for x in short) + "\n")
+            for lb, row in zip(labels, m["confusion"]["matrix"]):
+                w(f"  {lb:>44} " + " ".join(f"{v:10d}" for v in row) + "\n")
+        mis = g["splits"]["all"]["misrouted"]
+        w(f"\nmisrouted ({gate}): {len(mis)}\n")
+        for x in mis:
+            w(f"  [{x['split']}] {x['name']}: expected {x['expected']} -> got {x['predicted']} | {x['query']}\n")
+    t = report["timings"]
+    if t:
+        w("\ntimings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + "\n")
+    info = g.get("info", {})
+    if "export_cold" in info:
+        w(f"MiniLM export: {'built in this run (cold)' if info['export_cold'] else 'cache hit (warm)'}\n")
+    for c in report["checks"]:
+        w(f"  check {c['name']}: {'ok' if c['pass'] else 'FAIL'} (measured {c['measured']}, threshold {c['threshold']})\n")
+    w(f"{'PASS' if report['pass'] else 'FAIL'}: {report['detail']}\n")
+
+
+# --------------------------------------------------------------------------- main
+
+def _finish(report: dict, output: Path, quiet: bool) -> int:
+    errors = contract.schema_errors("routing-report", report)
+    if errors:  # a report that breaks its schema is a bug: say so, never write it
+        raise RuntimeError("routing report violates its schema: " + "; ".join(errors[:5]))
+    contract.atomic_write_json(output, report)
+    if quiet:
+        print(f"{'PASS' if report['pass'] else 'FAIL'}: {report['detail']}")
+    else:
+        render(report)
+        print(f"report: {output}")
+    return int(report["exit_code"])
+
+
+def _input_error(detail: str, output: Path | None) -> int:
+    print(json.dumps({"tool": "routing-evals", "pass": False, "exit_code": contract.EXIT_INPUT,
+                      "failure_class": "USER_CONFIG_ERROR", "detail": detail}, indent=2))
+    return contract.EXIT_INPUT
+
+
+def calibrate_config(root: Path, config_path: Path, protos, train_cases) -> dict:
+    """Calibrate (threshold, margin) per similarity backend on the train split and write the config."""
+    try:
+        cfg = contract.read_json(config_path, what="routing config")
+    except contract.GateInputError:
+        cfg = {"gate_backend": "embedding", "min_accuracy": {"heldout": 0.95, "train": 0.9},
+               "max_false_triggers": 0, "router": {}}
+    for name in ("embedding", "lexical"):
+        sims, _ = pipeline.BACKENDS[name](protos, [c.query for c in train_cases])
+        cal = router.calibrate(pipeline.score_cases(train_cases, protos, sims))
+        cfg["router"][name] = {"threshold": cal["threshold"], "margin": cal["margin"], "calibrated_on": "train",
+                               "calibration": {k: v for k, v in cal.items() if k not in ("threshold", "margin")}}
+    errors = contract.schema_errors("routing-config", cfg)
+    if errors:
+        raise contract.GateInputError("USER_CONFIG_ERROR", "calibrated config violates its schema: " + "; ".join(errors))
+    contract.atomic_write_json(config_path, cfg)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the routing evals; see ``--help`` for the exit codes."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0) if isinstance(exc.code, int) else 0
+    except contract.GateInputError as exc:
+        return _input_error(exc.detail, None)
+    root = Path(args.root).resolve()
+    config_path = Path(args.config) if args.config else root / DEFAULT_CONFIG
+    output = Path(args.output)
+    t_start = time.monotonic()
+    try:
+        all_cases = cases.load_splits(root, args.cases)
+        descriptions = cases.descriptions(root)
+        skills = list(descriptions)
+        unknown = sorted({c.expected for c in all_cases} - set(skills) - {cases.NONE}
+                         | {c.skill for c in all_cases} - set(skills))
+        if unknown:
+            raise contract.GateInputError("USER_CONFIG_ERROR", f"cases name skills that do not exist: {', '.join(unknown)}")
+        protos = router.prototypes(descriptions)
+        if args.calibrate:
+            train = [c for c in all_cases if c.split == "train"]
+            if not train:
+                raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases to calibrate on")
+            cfg = calibrate_config(root, config_path, protos, train)
+            print(json.dumps(cfg["router"], indent=2))
+            print(f"calibrated on {len(train)} train cases; written to {config_path}")
+            return contract.EXIT_PASS
+        config = load_config(config_path)
+        gate = args.backend or config["gate_backend"]
+        backends: dict[str, dict] = {}
+        timings: dict[str, float] = {}
+        if gate == "agent":
+            backends["agent"] = _agent_backend(args, all_cases, skills, root, output.parent)
+        else:
+            for name in ("embedding", "lexical"):
+                if name not in config["router"]:
+                    raise contract.GateInputError("USER_CONFIG_ERROR",
+                                                  f"{config_path}: no router parameters for {name}; run --calibrate")
+            try:
+                backends["embedding"], t = _embedding_timed(protos, all_cases, config["router"]["embedding"], args.cold)
+            except RuntimeError as exc:
+                raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
+            timings.update(t)
+            t0 = time.monotonic()
+            backends["lexical"] = _similarity_backend("lexical", protos, all_cases, config["router"]["lexical"])
+            timings["lexical_total_s"] = time.monotonic() - t0
+    except contract.GateInputError as exc:
+        return _input_error(exc.detail, output)
+
+    for b in backends.values():
+        if "results" in b:
+            b["splits"] = pipeline.by_split(b["results"], skills)
+            b["cases"] = _case_rows(b.pop("results"))
+        b.setdefault("timings", {})
+        b["timings"] = {k: round(float(v), 4) for k, v in b["timings"].items()}
+    g = backends[gate]
+    if g["status"] == "skipped":
+        passed, code, checks = False, EXIT_AGENT_SKIPPED, []
+        detail = f"agent backend skipped: {g['reason']}"
+    else:
+        checks = gate_checks(g["splits"], config)
+        if g["status"] == "failed":
+            checks.append(contract.check("agent_runs_completed", False, g["info"].get("errors"), 0))
+        passed = bool(checks) and all(c["pass"] for c in checks)
+        code = contract.EXIT_PASS if passed else contract.EXIT_FAIL
+        failed = [c["name"] for c in checks if not c["pass"]]
+        ho = g["splits"].get("heldout")
+        tr = g["splits"].get("train")
+        detail = (f"{gate}: train accuracy {_fmt(tr and tr['accuracy'])}, held-out accuracy "
+                  f"{_fmt(ho and ho['accuracy'])}, false triggers {g['splits']['all']['false_triggers']}"
+                  + (f"; failed: {', '.join(failed)}" if failed else "; all thresholds met"))
+    timings["total_s"] = time.monotonic() - t_start
+    report = {"schema_version": contract.SCHEMA_VERSION, "tool": "routing-evals", "pass": passed, "exit_code": code,
+              "detail": detail, "gate_backend": gate, "skills": skills, "checks": checks, "backends": backends,
+              "config": config, "timings": {k: round(v, 3) for k, v in timings.items()},
+              "versions": contract.versions()}
+    return _finish(report, output, args.quiet)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

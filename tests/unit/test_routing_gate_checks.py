@@ -1,0 +1,33 @@
+"""The runner's threshold checks (pure)."""
+from modelgate.routing.cli import gate_checks
+
+CONFIG = {"min_accuracy": {"heldout": 0.95, "train": 0.9}, "max_false_triggers": 0}
+
+
+def _m(cases, correct, ft=0):
+    return {"cases": cases, "correct": correct, "accuracy": correct / cases if cases else None,
+            "false_triggers": ft}
+
+
+def _by_name(checks):
+    return {c["name"]: c for c in checks}
+
+
+def test_heldout_accuracy_exactly_at_the_minimum_passes_despite_float_rounding():
+    checks = _by_name(gate_checks({"heldout": _m(20, 19), "train": _m(10, 9), "all": _m(30, 28)}, CONFIG))
+    assert checks["heldout_accuracy"]["pass"] and checks["train_accuracy"]["pass"]
+
+
+def test_one_false_trigger_fails_even_with_high_accuracy():
+    checks = _by_name(gate_checks({"heldout": _m(100, 99, ft=1), "all": _m(100, 99, ft=1)}, CONFIG))
+    assert checks["heldout_accuracy"]["pass"] and not checks["heldout_false_triggers"]["pass"]
+
+
+def test_accuracy_below_minimum_fails():
+    checks = _by_name(gate_checks({"heldout": _m(20, 18), "all": _m(20, 18)}, CONFIG))
+    assert not checks["heldout_accuracy"]["pass"]
+
+
+def test_absent_split_is_not_judged_and_extra_split_gets_its_false_trigger_check():
+    checks = _by_name(gate_checks({"extra": _m(5, 5), "all": _m(5, 5)}, CONFIG))
+    assert set(checks) == {"extra_false_triggers"}
