@@ -1,7 +1,8 @@
 """The routing-eval runner: ``scripts/run_routing_evals.py`` and ``modelgate routing-evals``.
 
-Routes every case of every split through the embedding backend (MiniLM on OpenVINO) with the
-lexical baseline beside it, or through a real agent CLI; prints per-skill precision/recall/F1,
+Routes every case of every split through the embedding backend (MiniLM on OpenVINO, exemplar
+router), with the description-only embedding router and the lexical baseline beside it, or
+through a real agent CLI; prints per-skill precision/recall/F1,
 the confusion matrix, every misrouted case, train vs held-out accuracy and the runtime; writes a
 schema-checked JSON report; exits non-zero below the thresholds of ``evals/routing-config.json``.
 """
@@ -17,16 +18,23 @@ import time
 from pathlib import Path
 
 from modelgate import contract
-from modelgate.routing import agent, cases, pipeline, router
+from modelgate.routing import agent, cases, exemplar, pipeline, router
 
 EXIT_AGENT_SKIPPED = 3
 DEFAULT_CONFIG = Path("evals") / "routing-config.json"
 DEFAULT_OUTPUT = Path("build") / "routing-report.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+SIMILARITY_BACKENDS = ("embedding", "embedding-description", "lexical")
+
 EPILOG = """\
-splits: train = skills/<name>/evals.json (used to write the descriptions and to calibrate
-the router), heldout = evals/heldout/*.json (never used for either), extra = --cases FILE.
+splits: train = skills/<name>/evals.json (used to write the descriptions, as the exemplar
+router's labelled exemplars, and to calibrate the routers; train accuracy of the exemplar router
+is leave-one-out), heldout = evals/heldout/*.json (never used for any of these), extra = --cases FILE.
+
+backends: embedding = MiniLM on OpenVINO with the exemplar router (kNN vote over description
+clauses and train cases; the gate), embedding-description = MiniLM with the description-only
+router, lexical = TF-IDF with the description-only router (baseline), agent = a real agent CLI.
 
 exit codes:
   0  every threshold in the config is met by the gating backend
@@ -42,18 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = contract.GateArgumentParser(
         prog="run_routing_evals.py", description=__doc__.splitlines()[0] + "\n\n" + "\n".join(__doc__.splitlines()[2:]),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backend", choices=["embedding", "lexical", "agent"], default=None,
+    p.add_argument("--backend", choices=[*SIMILARITY_BACKENDS, "agent"], default=None,
                    help="backend that gates the run (default: the config's gate_backend, embedding); "
-                        "the lexical baseline is always reported beside the embedding backend")
+                        "all three similarity backends are always reported side by side")
     p.add_argument("--cases", action="append", default=[], metavar="FILE",
                    help="add an evals file in the same schema (split 'extra'); repeatable")
     p.add_argument("--config", default=None, help=f"thresholds and router parameters (default: {DEFAULT_CONFIG})")
     p.add_argument("--root", default=str(REPO_ROOT), help="repository root holding skills/ and evals/")
     p.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"JSON report path (default: {DEFAULT_OUTPUT})")
     p.add_argument("--calibrate", action="store_true",
-                   help="calibrate threshold and margin on the TRAIN split only and write them into the config")
+                   help="calibrate every router's parameters on the TRAIN split only (the exemplar router by "
+                        "leave-one-out) and write them into the config")
     p.add_argument("--cold", action="store_true",
-                   help="time a cold run (MiniLM export into a fresh cache) and then a warm run (cached export)")
+                   help="time a cold run (MiniLM export and embeddings into a fresh cache) and then a warm run (both cached)")
     p.add_argument("--agent-cmd", default=None,
                    help=f"agent CLI for --backend agent, split into argv (default: ${agent.ENV_VAR}); "
                         "the query is appended, or replaces a {query} argument")
@@ -71,29 +80,55 @@ def load_config(path: Path) -> dict:
     if errors:
         raise contract.GateInputError("USER_CONFIG_ERROR", f"{path}: " + "; ".join(errors[:5]))
     for name, params in cfg["router"].items():
-        for key in ("threshold", "margin"):
-            if not math.isfinite(float(params[key])):
+        for key in ("threshold", "margin", "temperature"):
+            if params.get(key) is not None and not math.isfinite(float(params[key])):
                 raise contract.GateInputError("USER_CONFIG_ERROR", f"{path}: router.{name}.{key} is not finite")
     return cfg
 
 
 # --------------------------------------------------------------------------- backends
 
-def _similarity_backend(name: str, protos, all_cases, params: dict) -> dict:
-    sims, info = pipeline.BACKENDS[name](protos, [c.query for c in all_cases])
+def _description_backend(protos, all_cases, sims, params: dict, info: dict, timings: dict) -> dict:
     scored = pipeline.score_cases(all_cases, protos, sims)
     results = pipeline.routed(scored, params["threshold"], params["margin"])
-    return {"status": "ran", "router": {"threshold": params["threshold"], "margin": params["margin"]},
-            "results": results, "info": {k: v for k, v in info.items() if k != "timings"},
-            "timings": info["timings"]}
+    return {"status": "ran", "router": {"mode": "description", "threshold": params["threshold"],
+                                        "margin": params["margin"]},
+            "results": results, "info": info, "timings": timings}
 
 
-def _embedding_timed(protos, all_cases, params: dict, cold: bool) -> tuple[dict, dict]:
-    """Run the embedding backend; with ``cold``, first into a fresh export cache, then warm."""
+def _lexical_backend(protos, all_cases, params: dict) -> dict:
+    sims, info = pipeline.lexical_similarities(protos, [c.query for c in all_cases])
+    return _description_backend(protos, all_cases, sims, params, {}, info["timings"])
+
+
+def _embedding_backends(protos, exemplars, all_cases, router_cfg: dict) -> dict:
+    """The exemplar router (``embedding``) and the description-only router, from one cached encode."""
+    t0 = time.monotonic()
+    desc_sims, ex_sims, info = pipeline.embedding_matrices(protos, exemplars, [c.query for c in all_cases])
+    timings = info.pop("timings")
+    t1 = time.monotonic()
+    params = router_cfg["embedding"]
+    results = pipeline.exemplar_routed(all_cases, exemplars, ex_sims[bool(params["center"])], params)
+    ex_timings = dict(timings, route_s=time.monotonic() - t1, total_s=time.monotonic() - t0)
+    n_case = sum(e.origin == exemplar.CASE for e in exemplars)
+    ex_info = dict(info, exemplars={"description_clauses": len(exemplars) - n_case, "train_cases": n_case,
+                                    "by_label": {lb: sum(e.label == lb for e in exemplars)
+                                                 for lb in sorted({e.label for e in exemplars})}},
+                   train_accuracy="leave-one-out")
+    out = {"embedding": {"status": "ran", "router": {"mode": "exemplar", **{k: params[k] for k in
+                                                     ("center", "k", "temperature", "threshold", "margin")}},
+                         "results": results, "info": ex_info, "timings": ex_timings}}
+    out["embedding-description"] = _description_backend(protos, all_cases, desc_sims,
+                                                        router_cfg["embedding-description"], info, timings)
+    return out
+
+
+def _embedding_timed(protos, exemplars, all_cases, router_cfg: dict, cold: bool) -> tuple[dict, dict]:
+    """Run the embedding backends; with ``cold``, first into a fresh cache (export + embeddings), then warm."""
     timings = {}
     if not cold:
         t0 = time.monotonic()
-        out = _similarity_backend("embedding", protos, all_cases, params)
+        out = _embedding_backends(protos, exemplars, all_cases, router_cfg)
         timings["embedding_total_s"] = time.monotonic() - t0
         return out, timings
     saved = os.environ.get("MODELGATE_FIXTURE_CACHE")
@@ -101,10 +136,10 @@ def _embedding_timed(protos, all_cases, params: dict, cold: bool) -> tuple[dict,
         os.environ["MODELGATE_FIXTURE_CACHE"] = tmp
         try:
             t0 = time.monotonic()
-            _similarity_backend("embedding", protos, all_cases, params)
+            _embedding_backends(protos, exemplars, all_cases, router_cfg)
             timings["embedding_cold_total_s"] = time.monotonic() - t0
             t0 = time.monotonic()
-            out = _similarity_backend("embedding", protos, all_cases, params)
+            out = _embedding_backends(protos, exemplars, all_cases, router_cfg)
             timings["embedding_warm_total_s"] = time.monotonic() - t0
         finally:
             if saved is None:
@@ -142,6 +177,8 @@ def _case_rows(results) -> list[dict]:
         if "scores" in r:
             row["scores"] = {k: round(v, 4) for k, v in r["scores"].items()}
             row["top_score"] = round(r["top_score"], 4)
+        if r.get("neighbours"):
+            row["neighbours"] = r["neighbours"]
         if r.get("evidence"):
             row["evidence"] = r["evidence"]
         rows.append(row)
@@ -175,45 +212,51 @@ def _fmt(x, nd=3):
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def _router_line(name: str, r: dict) -> str:
+    if r.get("mode") == "exemplar":
+        t = "linear" if r.get("temperature") is None else f"{r['temperature']:g}"
+        return (f"  {name}: exemplar vote, {'centred' if r['center'] else 'raw'} vectors, k {r['k']}, weights {t}, evidence threshold {r['threshold']:.4f}, "
+                f"share margin {r['margin']:.2f} (calibrated on train, leave-one-out)\n")
+    return f"  {name}: description-only, threshold {r['threshold']:.4f}, margin {r['margin']:.2f} (calibrated on train)\n"
+
+
 def render(report: dict, out=sys.stdout) -> None:
-    """Human-readable summary of a report."""
+    """Human-readable summary of a report: the gating backend in full, the others beside it."""
     w = out.write
     be = report["backends"]
     gate = report["gate_backend"]
     skills = report["skills"]
     g = be.get(gate, {})
-    lex = be.get("lexical") if gate != "lexical" else None
+    others = [n for n in SIMILARITY_BACKENDS if n != gate and be.get(n, {}).get("status") == "ran"]
     w(f"routing evals: {len(skills)} skills; gating backend: {gate}\n")
     if g.get("status") != "ran":
         w(f"  {gate}: {g.get('status')} - {g.get('reason', '')}\n")
     splits = [s for s in ("train", "heldout", "extra", "all") if s in g.get("splits", {})]
     if splits:
-        r = g.get("router")
-        if r:
-            w(f"router: threshold {r['threshold']:.4f}, margin {r['margin']:.2f} (calibrated on train)\n")
-        head = f"\n{'split':8} {'cases':>5} | {gate + ' acc':>14} {'false-trig':>10}"
-        if lex and lex.get("status") == "ran":
-            head += f" | {'lexical acc':>11} {'false-trig':>10}"
-        w(head + "\n")
+        w("routers:\n")
+        for n in [gate] + others:
+            if be[n].get("router"):
+                w(_router_line(n, be[n]["router"]))
+        cols = [gate] + others
+        w(f"\n{'split':8} {'cases':>5} | " + " | ".join(f"{n[:21] + ' acc':>25} {'false-trig':>10}" for n in cols) + "\n")
         for s in splits:
-            m = g["splits"][s]
-            line = f"{s:8} {m['cases']:5d} | {_fmt(m['accuracy']):>14} {m['false_triggers']:10d}"
-            if lex and lex.get("status") == "ran":
-                lm = lex["splits"][s]
-                line += f" | {_fmt(lm['accuracy']):>11} {lm['false_triggers']:10d}"
+            line = f"{s:8} {g['splits'][s]['cases']:5d} | " + " | ".join(
+                f"{_fmt(be[n]['splits'][s]['accuracy']):>25} {be[n]['splits'][s]['false_triggers']:10d}" for n in cols)
             w(line + "\n")
+        if "train" in splits and be[gate].get("router", {}).get("mode") == "exemplar":
+            w("(exemplar router train accuracy is leave-one-out: a train case never votes for itself)\n")
         for s in [x for x in splits if x != "all"]:
             m = g["splits"][s]
-            w(f"\nper-skill [{s}] {'':22} {'P':>6} {'R':>6} {'F1':>6}")
-            if lex and lex.get("status") == "ran":
-                w(f"   lexical {'P':>6} {'R':>6} {'F1':>6}")
+            w(f"\nper-skill [{s}] {gate:22} {'P':>6} {'R':>6} {'F1':>6}")
+            for n in others:
+                w(f"   {n[:21]:>21} {'P':>6} {'R':>6} {'F1':>6}")
             w("\n")
             for sk in skills:
                 ps = m["per_skill"][sk]
                 w(f"  {sk:34} {_fmt(ps['precision']):>6} {_fmt(ps['recall']):>6} {_fmt(ps['f1']):>6}")
-                if lex and lex.get("status") == "ran":
-                    lp = lex["splits"][s]["per_skill"][sk]
-                    w(f"           {_fmt(lp['precision']):>6} {_fmt(lp['recall']):>6} {_fmt(lp['f1']):>6}")
+                for n in others:
+                    lp = be[n]["splits"][s]["per_skill"][sk]
+                    w(f"   {'':21} {_fmt(lp['precision']):>6} {_fmt(lp['recall']):>6} {_fmt(lp['f1']):>6}")
                 w("\n")
             labels = m["confusion"]["labels"]
             short = [lb[:10] for lb in labels]
@@ -229,7 +272,8 @@ def render(report: dict, out=sys.stdout) -> None:
         w("\ntimings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + "\n")
     info = g.get("info", {})
     if "export_cold" in info:
-        w(f"MiniLM export: {'built in this run (cold)' if info['export_cold'] else 'cache hit (warm)'}\n")
+        w(f"MiniLM export: {'built in this run (cold)' if info['export_cold'] else 'cache hit (warm)'}; "
+          f"embeddings: cache {info.get('embedding_cache', '-')}\n")
     for c in report["checks"]:
         w(f"  check {c['name']}: {'ok' if c['pass'] else 'FAIL'} (measured {c['measured']}, threshold {c['threshold']})\n")
     w(f"{'PASS' if report['pass'] else 'FAIL'}: {report['detail']}\n")
@@ -256,18 +300,31 @@ def _input_error(detail: str, output: Path | None) -> int:
     return contract.EXIT_INPUT
 
 
-def calibrate_config(root: Path, config_path: Path, protos, train_cases) -> dict:
-    """Calibrate (threshold, margin) per similarity backend on the train split and write the config."""
+def _router_entry(cal: dict, keys: tuple[str, ...], method: str) -> dict:
+    return {**{k: cal[k] for k in keys}, "calibrated_on": "train", "method": method,
+            "calibration": {k: v for k, v in cal.items() if k not in keys}}
+
+
+def calibrate_config(root: Path, config_path: Path, protos, exemplars, train_cases) -> dict:
+    """Calibrate every similarity router on the train split only and write the config.
+
+    The exemplar router (``embedding``) by leave-one-out over the train cases; the
+    description-only routers (``embedding-description``, ``lexical``) directly on them.
+    """
     try:
         cfg = contract.read_json(config_path, what="routing config")
     except contract.GateInputError:
         cfg = {"gate_backend": "embedding", "min_accuracy": {"heldout": 0.95, "train": 0.9},
                "max_false_triggers": 0, "router": {}}
-    for name in ("embedding", "lexical"):
-        sims, _ = pipeline.BACKENDS[name](protos, [c.query for c in train_cases])
+    queries = [c.query for c in train_cases]
+    desc_sims, ex_sims, _ = pipeline.embedding_matrices(protos, exemplars, queries)
+    lex_sims, _ = pipeline.lexical_similarities(protos, queries)
+    cal = pipeline.calibrate_exemplar(train_cases, exemplars, ex_sims)
+    cfg["router"]["embedding"] = {"mode": "exemplar", **_router_entry(
+        cal, ("center", "k", "temperature", "threshold", "margin"), "leave-one-out")}
+    for name, sims in (("embedding-description", desc_sims), ("lexical", lex_sims)):
         cal = router.calibrate(pipeline.score_cases(train_cases, protos, sims))
-        cfg["router"][name] = {"threshold": cal["threshold"], "margin": cal["margin"], "calibrated_on": "train",
-                               "calibration": {k: v for k, v in cal.items() if k not in ("threshold", "margin")}}
+        cfg["router"][name] = {"mode": "description", **_router_entry(cal, ("threshold", "margin"), "direct")}
     errors = contract.schema_errors("routing-config", cfg)
     if errors:
         raise contract.GateInputError("USER_CONFIG_ERROR", "calibrated config violates its schema: " + "; ".join(errors))
@@ -297,11 +354,15 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise contract.GateInputError("USER_CONFIG_ERROR", f"cases name skills that do not exist: {', '.join(unknown)}")
         protos = router.prototypes(descriptions)
+        train = [c for c in all_cases if c.split == "train"]
+        exemplars = exemplar.build(router.prototypes(descriptions, include_full=False), train)
         if args.calibrate:
-            train = [c for c in all_cases if c.split == "train"]
             if not train:
                 raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases to calibrate on")
-            cfg = calibrate_config(root, config_path, protos, train)
+            try:
+                cfg = calibrate_config(root, config_path, protos, exemplars, train)
+            except RuntimeError as exc:
+                raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
             print(json.dumps(cfg["router"], indent=2))
             print(f"calibrated on {len(train)} train cases; written to {config_path}")
             return contract.EXIT_PASS
@@ -312,17 +373,20 @@ def main(argv: list[str] | None = None) -> int:
         if gate == "agent":
             backends["agent"] = _agent_backend(args, all_cases, skills, root, output.parent)
         else:
-            for name in ("embedding", "lexical"):
+            for name in SIMILARITY_BACKENDS:
                 if name not in config["router"]:
                     raise contract.GateInputError("USER_CONFIG_ERROR",
                                                   f"{config_path}: no router parameters for {name}; run --calibrate")
+            if not train:
+                raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases: the exemplar router has no exemplars")
             try:
-                backends["embedding"], t = _embedding_timed(protos, all_cases, config["router"]["embedding"], args.cold)
+                emb, t = _embedding_timed(protos, exemplars, all_cases, config["router"], args.cold)
             except RuntimeError as exc:
                 raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
+            backends.update(emb)
             timings.update(t)
             t0 = time.monotonic()
-            backends["lexical"] = _similarity_backend("lexical", protos, all_cases, config["router"]["lexical"])
+            backends["lexical"] = _lexical_backend(protos, all_cases, config["router"]["lexical"])
             timings["lexical_total_s"] = time.monotonic() - t0
     except contract.GateInputError as exc:
         return _input_error(exc.detail, output)

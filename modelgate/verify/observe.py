@@ -1,0 +1,421 @@
+"""The observing half of verify-conversion: convert (or take an IR), run it and its source, measure.
+
+Returns a plain observation dict for ``modelgate.gates.verify.evaluate_verify``. Everything that
+can crash or hang (export, compile, infer, the source model) runs in child processes with a
+timeout; the OpenVINO child and the source child run at the same time (one core each).
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelgate import childproc
+from modelgate.contract import GateFailure, GateInputError
+from modelgate.openvino import convert as conv_mod
+from modelgate.openvino import fidelity, integrity
+from modelgate.openvino.inputs import DEFAULT_SEED, TEXT_PROMPTS, text_batch
+from modelgate.openvino.tasks import DECODER_TASKS, TASK_HF_CLASS, TaskError, task_from_config, validate_task
+
+DEFAULT_NEW_TOKENS = 8
+RAW_BATCH = 8
+# IR weight element type -> weight format, most compressed first (data, not if-chains)
+ELEMENT_FORMAT = (("u4", "int4"), ("i4", "int4"), ("nf4", "int4"), ("u8", "int8"), ("i8", "int8"),
+                  ("f16", "fp16"), ("bf16", "fp16"))
+# source kind -> child body that runs the source for raw (non-HF) models
+RAW_SOURCE_RUNNERS = {"onnx": "modelgate.openvino.infer:source_onnx_forward",
+                      "pytorch": "modelgate.openvino.infer:source_torch_forward"}
+# source kinds with no runnable reference here (fidelity is skipped, not failed)
+NO_SOURCE_REASONS = {"openvino-ir": "the source is itself an OpenVINO IR; nothing independent to compare with",
+                     "tf": "TensorFlow sources are not run for comparison", "tf-savedmodel":
+                     "TensorFlow sources are not run for comparison"}
+
+
+@dataclass
+class Request:
+    """What to verify (validated CLI arguments)."""
+    model: str
+    converted: str | None = None
+    task: str | None = None
+    weight_format: str | None = None
+    device: str = "CPU"
+    output: Path | None = None
+    timeout: float = 900.0
+    trust_remote_code: bool = False
+    new_tokens: int = DEFAULT_NEW_TOKENS
+    # Tests and batch callers: run the bodies in this process (no crash isolation) and reuse
+    # source runs across IRs of the same source through a shared dict.
+    in_process: bool = False
+    source_cache: dict | None = None
+    evidence: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+
+def weight_format_of(xml: Path) -> str:
+    """The weight format an IR was saved in, from its Const element types (.xml only)."""
+    try:
+        types = {layer.find("data").get("element_type") for layer in ET.parse(xml).getroot().iter("layer")
+                 if layer.get("type") == "Const" and layer.find("data") is not None}
+    except (ET.ParseError, OSError):
+        return "fp32"
+    return next((fmt for et, fmt in ELEMENT_FORMAT if et in types), "fp32")
+
+
+# --------------------------------------------------------------------------- child bodies
+
+def ov_side_causal(xml: str, hf_dir: str | None, prompts_ids: list, new_tokens: int, device: str) -> dict:
+    """OpenVINO child for decoder LMs: greedy run, IR shapes, tokenizer parity (one OpenVINO import)."""
+    from modelgate.openvino import infer
+    out = infer.ov_causal_lm(xml, prompts_ids, new_tokens, device)
+    out.update(_shapes_and_tokenizer(xml, hf_dir, device, causal=True))
+    return out
+
+
+def ov_side_forward(xml: str, hf_dir: str | None, inputs: dict, device: str) -> dict:
+    """OpenVINO child for single-pass Hugging Face models (encoders)."""
+    from modelgate.openvino import infer
+    out = infer.ov_forward(xml, inputs, device)
+    out.update(_shapes_and_tokenizer(xml, hf_dir, device, causal=False))
+    return out
+
+
+def ov_side_raw(xml: str, spec: dict | None, device: str, seed: int = DEFAULT_SEED) -> dict:
+    """OpenVINO child for raw models: seeded inputs from the input spec (or the ports), one pass."""
+    from modelgate.openvino import infer, inputs as inputs_mod
+    ports = infer.ov_ports(xml)
+    dynamic_batch = all(p["shape"] and p["shape"][0] is None for p in ports)
+    batch = RAW_BATCH if dynamic_batch else None
+    arrays = inputs_mod.spec_inputs(spec or inputs_mod.port_spec(ports), seed, batch)
+    out = infer.ov_forward(xml, arrays, device)
+    out["inputs"] = arrays
+    return out
+
+
+def _shapes_and_tokenizer(xml: str, hf_dir: str | None, device: str, causal: bool) -> dict:
+    out: dict = {}
+    try:
+        out["ir_shapes"] = integrity.ir_shapes(xml)
+    except Exception as exc:  # recorded: integrity checks then report what failed
+        out["ir_shapes_error"] = f"{type(exc).__name__}: {exc}"
+    ir_dir = Path(xml).parent
+    has_tok = (ir_dir / "openvino_tokenizer.xml").is_file()
+    if hf_dir and (causal or has_tok):
+        try:
+            from modelgate.openvino.tokenizer_parity import tokenizer_parity
+            out["tokenizer"] = tokenizer_parity(hf_dir, ir_dir, device=device)
+        except Exception as exc:  # a tokenizer that cannot run is a tokenizer mismatch, recorded as such
+            out["tokenizer"] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}",
+                                "present": {"tokenizer": has_tok}}
+    return out
+
+
+# --------------------------------------------------------------------------- orchestration
+
+def _resolve_task(req: Request, info, ir_dir: Path | None) -> str | None:
+    try:
+        if req.task:
+            return validate_task(req.task)
+        if info.kind == "hf-dir":
+            return task_from_config(info.config)
+        if ir_dir is not None and (ir_dir / conv_mod.CONVERSION_RECORD).is_file():
+            return json.loads((ir_dir / conv_mod.CONVERSION_RECORD).read_text()).get("task")
+    except TaskError as exc:
+        raise GateInputError("USER_CONFIG_ERROR", str(exc)) from exc
+    return None
+
+
+def _convert(req: Request, info) -> tuple[dict, Path | None]:
+    if req.converted:
+        p = Path(req.converted)
+        if not p.exists():
+            raise GateInputError("USER_CONFIG_ERROR", f"--converted not found: {p}")
+        xml = conv_mod.find_ir_xml(p)
+        if xml.suffix != ".xml" or not xml.is_file():
+            raise GateInputError("USER_CONFIG_ERROR", f"--converted is not an OpenVINO IR: {p}")
+        record = {}
+        if (xml.parent / conv_mod.CONVERSION_RECORD).is_file():
+            try:
+                record = json.loads((xml.parent / conv_mod.CONVERSION_RECORD).read_text())
+            except ValueError:
+                record = {}
+        return {"ok": True, "conversion_path": record.get("conversion_path", "existing"), "seconds": 0.0,
+                "detail": f"existing IR {xml.name}", "weight_format": record.get("weight_format")}, xml
+    out = Path(req.output) / "ir" if req.output else Path(tempfile.mkdtemp(prefix="modelgate-verify-")) / "ir"
+    c = conv_mod.convert(req.model, out, task=req.task, weight_format=req.weight_format or "fp16",
+                         timeout=req.timeout, trust_remote_code=req.trust_remote_code, source=info)
+    req.evidence["conversion_log"] = str(c.log_path) if c.log_path else None
+    req.evidence["ir_dir"] = str(out)
+    return {"ok": c.ok, "conversion_path": c.conversion_path, "failure_class": c.failure_class,
+            "detail": c.detail, "seconds": c.seconds, "weight_format": c.weight_format,
+            "retried_int4": c.retried_int4}, (c.ir_xml if c.ok else None)
+
+
+def observe(req: Request) -> dict:
+    """Run everything and return the observation dict (raises GateInputError for unusable input)."""
+    t0 = time.monotonic()
+    info = conv_mod.detect_source(req.model, req.trust_remote_code)
+    if req.converted is None and info.kind == "openvino-ir":
+        req.converted = info.location
+    if req.task:
+        try:
+            validate_task(req.task)
+        except TaskError as exc:
+            raise GateInputError("USER_CONFIG_ERROR", str(exc)) from exc
+    if info.kind == "hf-id":
+        raise GateFailure("MODEL_UNSUPPORTED", "verifying against a hub id needs a local copy of the source for "
+                          "the fidelity comparison; download it and pass the folder")
+    if req.converted:  # a bad --converted must fail before the source run starts
+        if not Path(req.converted).exists():
+            raise GateInputError("USER_CONFIG_ERROR", f"--converted not found: {req.converted}")
+        conv_mod.find_ir_xml(Path(req.converted))
+    hf_dir = info.location if info.kind == "hf-dir" else None
+    pre_task = _resolve_task(req, info, None) if hf_dir else None
+    job = _source_job(req, hf_dir, pre_task)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the source run needs no IR: it runs while the exporter works
+        future = pool.submit(_call, req, *job, source=True) if job and not req.in_process else None
+        obs = _observe_ir(req, info, hf_dir, job, future)
+    req.timings["observe_s"] = time.monotonic() - t0
+    return obs
+
+
+def _source_job(req: Request, hf_dir: str | None, task: str | None) -> tuple | None:
+    """(target, kwargs) of the source run for Hugging Face sources, decided before conversion."""
+    if hf_dir is None or task is None:
+        return None
+    if task in DECODER_TASKS:
+        tok = _hf_tokenizer(hf_dir)
+        prompts = [[int(i) for i in tok(t)["input_ids"]] for t in TEXT_PROMPTS]
+        return ("modelgate.openvino.infer:source_causal_lm",
+                dict(model_dir=hf_dir, prompts_ids=prompts, max_new_tokens=req.new_tokens,
+                     trust_remote_code=req.trust_remote_code))
+    if task in TASK_HF_CLASS:
+        return ("modelgate.openvino.infer:source_hf_forward",
+                dict(model_dir=hf_dir, task=task, inputs=text_batch(_hf_tokenizer(hf_dir)),
+                     trust_remote_code=req.trust_remote_code))
+    return None
+
+
+def _observe_ir(req: Request, info, hf_dir: str | None, job: tuple | None, future) -> dict:
+    conversion, xml = _convert(req, info)
+    req.timings["convert_s"] = conversion.get("seconds") or 0.0
+    task = _resolve_task(req, info, xml.parent if xml else None)
+    obs: dict = {"conversion": conversion, "task": task, "source_kind": info.kind,
+                 "weight_format": req.weight_format or conversion.get("weight_format") or
+                 (weight_format_of(xml) if xml else "fp16")}
+    if not conversion["ok"]:
+        return obs
+    req.evidence["ir_xml"] = str(xml)
+    obs["weight_format"] = req.weight_format or conversion.get("weight_format") or weight_format_of(xml)
+    integ = integrity.bin_integrity(xml)
+    obs["integrity"] = integ
+    try:
+        ir_cfg = integrity.read_config(xml.parent)
+    except ValueError as exc:
+        ir_cfg = None
+        integ["config_vs_ir"] = [{"key": "config.json", "config": str(exc), "ir": "unreadable"}]
+    if integ["expected_min_bytes"] > integ["bin_bytes"] or not integ["xml_parses"]:
+        return obs  # never hand a truncated IR to the runtime
+    obs["weights"] = integrity.nonfinite_weights(xml)
+
+    def source_result():
+        if future is not None:
+            return future.result()
+        return _call(req, *job, source=True) if job else None
+
+    if hf_dir and task in DECODER_TASKS:
+        obs["mode"] = "causal-lm"
+        _observe_causal(req, obs, xml, hf_dir, job, source_result)
+    elif hf_dir and task in TASK_HF_CLASS and (xml.parent / conv_mod.IR_NAME).is_file():
+        obs["mode"] = "forward"
+        _observe_forward(req, obs, xml, hf_dir, job, source_result)
+    elif hf_dir:
+        raise GateFailure("MODEL_UNSUPPORTED", f"end-to-end verification of task {task!r} is not implemented "
+                          "(supported: text-generation, single-IR encoder tasks, ONNX/PyTorch/IR forward passes)")
+    else:
+        obs["mode"] = "raw"
+        _observe_raw(req, obs, xml, info)
+    shapes = obs.pop("_ir_shapes", None)
+    if ir_cfg is not None and shapes is not None and "config_vs_ir" not in integ:
+        integ["config_vs_ir"] = integrity.config_vs_ir(ir_cfg, shapes, obs.get("mode") == "causal-lm")
+        integ["ir_shapes"] = shapes
+    if ir_cfg is not None and info.config:
+        integ["config_vs_source"] = integrity.config_vs_source(ir_cfg, info.config)
+    return obs
+
+
+def _call(req: Request, target: str, kwargs: dict, *, source: bool = False) -> childproc.ChildResult:
+    """Run a body in a child process (default) or, for ``req.in_process``, here; memoise source runs."""
+    key = None
+    if source and req.source_cache is not None:
+        key = (target, repr(sorted((k, repr(v)) for k, v in kwargs.items())))
+        if key in req.source_cache:
+            return req.source_cache[key]
+    if req.in_process:
+        res = _call_here(target, kwargs)
+    else:
+        res = childproc.run_function(target, kwargs, timeout=req.timeout,
+                                     crash_class="INFERENCE_FAILED" if source else "PLUGIN_CRASH")
+    if key is not None and res.ok:
+        req.source_cache[key] = res
+    return res
+
+
+def _call_here(target: str, kwargs: dict) -> childproc.ChildResult:
+    import importlib
+    t0 = time.monotonic()
+    module, _, name = target.partition(":")
+    try:
+        value = getattr(importlib.import_module(module), name)(**kwargs)
+    except Exception as exc:  # the same contract as a child: the error becomes a result
+        cls = getattr(exc, "failure_class", None) or childproc.EXCEPTION_CLASSES.get(type(exc).__name__)
+        return childproc.ChildResult(False, failure_class=cls or "INFERENCE_FAILED",
+                                     detail=f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - t0)
+    return childproc.ChildResult(True, value=value, returncode=0, seconds=time.monotonic() - t0)
+
+
+def _load_obs(res: childproc.ChildResult) -> dict:
+    if res.ok:
+        return {"ok": True, "seconds": res.seconds}
+    cls = res.failure_class
+    if cls == "INFERENCE_FAILED" and ("read_model" in res.log_tail or "compile_model" in res.log_tail):
+        cls = "LOAD_FAILED"
+    return {"ok": False, "failure_class": cls, "detail": res.detail, "seconds": res.seconds}
+
+
+def _hf_tokenizer(hf_dir: str):
+    from modelgate.openvino.tokenizer_parity import load_hf_tokenizer
+    try:
+        return load_hf_tokenizer(hf_dir)
+    except Exception as exc:  # no usable tokenizer: the source cannot be fed text
+        raise GateInputError("USER_CONFIG_ERROR", f"cannot load the Hugging Face tokenizer of {hf_dir}: "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
+def _source_failed(res: childproc.ChildResult | None, kind: str) -> dict:
+    return {"source_ran": False, "source_expected": True, "source_kind": kind,
+            "reason": res.detail if res else "source not run"}
+
+
+def _observe_causal(req: Request, obs: dict, xml: Path, hf_dir: str, job: tuple, source_result):
+    prompts = job[1]["prompts_ids"]
+    ov_res = _call(req, "modelgate.verify.observe:ov_side_causal",
+                   dict(xml=str(xml), hf_dir=hf_dir, prompts_ids=prompts, new_tokens=req.new_tokens,
+                        device=req.device))
+    src_res = source_result()
+    req.timings["ov_s"], req.timings["source_s"] = ov_res.seconds, src_res.seconds
+    obs["load"] = _load_obs(ov_res)
+    if not ov_res.ok:
+        return
+    val = ov_res.value
+    obs["_ir_shapes"] = val.get("ir_shapes")
+    obs["tokenizer"] = val.get("tokenizer")
+    runs = val["runs"]
+    obs_vocab = None
+    if src_res.ok:
+        obs_vocab = src_res.value["runs"][0]["logits"].shape[-1]
+    outs = []
+    for i, r in enumerate(runs):
+        o = fidelity.nonfinite_counts(r["logits"])
+        o["name"] = f"logits[prompt {i}]"
+        o["expected_shape"] = [len(r["prompt_ids"]) + req.new_tokens - 1, obs_vocab] if obs_vocab else None
+        o["expected_dtype_kind"] = "float"
+        outs.append(o)
+    obs["outputs"] = outs
+    eq = [fidelity.equal_logit_rows(r["logits"]) for r in runs]
+    deg = {"rows": sum(e["rows"] for e in eq), "equal_rows": sum(e["equal_rows"] for e in eq),
+           "sequences": len(runs), "ov_degenerate": sum(fidelity.sequence_degenerate(r["generated"]) for r in runs)}
+    obs["generated"] = [r["generated"] for r in runs]
+    if src_res.ok:
+        srcr = src_res.value["runs"]
+        deg["src_equal_rows"] = sum(fidelity.equal_logit_rows(r["logits"])["equal_rows"] for r in srcr)
+        deg["src_degenerate"] = sum(fidelity.sequence_degenerate(r["generated"]) for r in srcr)
+        fid = fidelity.compare_causal_runs(runs, srcr)
+        fid.update(source_ran=True, source_kind="transformers")
+        obs["fidelity"] = fid
+    else:
+        obs["fidelity"] = _source_failed(src_res, "transformers")
+    obs["degenerate"] = deg
+
+
+def _observe_forward(req: Request, obs: dict, xml: Path, hf_dir: str, job: tuple, source_result):
+    ov_res = _call(req, "modelgate.verify.observe:ov_side_forward",
+                   dict(xml=str(xml), hf_dir=hf_dir, inputs=job[1]["inputs"], device=req.device))
+    src_res = source_result()
+    req.timings["ov_s"], req.timings["source_s"] = ov_res.seconds, src_res.seconds
+    obs["load"] = _load_obs(ov_res)
+    if not ov_res.ok:
+        return
+    obs["_ir_shapes"] = ov_res.value.get("ir_shapes")
+    obs["tokenizer"] = ov_res.value.get("tokenizer")
+    _compare_outputs(obs, ov_res.value["outputs"], src_res.value["outputs"] if src_res.ok else None,
+                     src_res, "transformers")
+
+
+def _observe_raw(req: Request, obs: dict, xml: Path, info):
+    spec = None
+    for cand in (Path(info.location).parent / conv_mod.INPUT_SPEC, xml.parent / conv_mod.INPUT_SPEC):
+        if cand.is_file():
+            try:
+                spec = json.loads(cand.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise GateInputError("USER_CONFIG_ERROR", f"input spec {cand} is not valid JSON: {exc}") from exc
+            break
+    ov_res = _call(req, "modelgate.verify.observe:ov_side_raw", dict(xml=str(xml), spec=spec, device=req.device))
+    req.timings["ov_s"] = ov_res.seconds
+    obs["load"] = _load_obs(ov_res)
+    if not ov_res.ok:
+        return
+    runner = RAW_SOURCE_RUNNERS.get(info.kind)
+    src_res = None
+    if runner:
+        kwargs = {"inputs": ov_res.value["inputs"]}
+        kwargs["onnx_path" if info.kind == "onnx" else "pt_path"] = info.location
+        if info.kind == "pytorch":
+            kwargs["trust_remote_code"] = req.trust_remote_code
+        src_res = _call(req, runner, kwargs, source=True)
+        req.timings["source_s"] = src_res.seconds
+    src_outputs = src_res.value["outputs"] if src_res is not None and src_res.ok else None
+    _compare_outputs(obs, ov_res.value["outputs"], src_outputs, src_res, info.kind)
+    if runner is None:
+        obs["fidelity"] = {"source_ran": False, "source_expected": False, "source_kind": info.kind,
+                           "reason": NO_SOURCE_REASONS.get(info.kind, "no runnable source")}
+
+
+def _pair_outputs(ov_out: dict, src_out: dict) -> list[tuple[str, str]]:
+    pairs = [(n, n) for n in ov_out if n in src_out]
+    if not pairs and len(ov_out) == len(src_out):
+        pairs = list(zip(ov_out, src_out))  # unnamed outputs: by position
+    return pairs
+
+
+def _compare_outputs(obs: dict, ov_out: dict, src_out: dict | None, src_res, kind: str):
+    outs = []
+    pairs = _pair_outputs(ov_out, src_out) if src_out else []
+    for name, arr in ov_out.items():
+        o = fidelity.nonfinite_counts(arr)
+        o["name"] = name
+        match = next((s for n, s in pairs if n == name), None)
+        o["expected_shape"] = list(src_out[match].shape) if match else None
+        outs.append(o)
+    obs["outputs"] = outs
+    primary_ov = next(iter(ov_out.values()))
+    eq = fidelity.equal_logit_rows(primary_ov)
+    obs["degenerate"] = {"rows": eq["rows"], "equal_rows": eq["equal_rows"], "sequences": None}
+    if src_out is None:
+        obs["fidelity"] = _source_failed(src_res, kind)
+        return
+    if not pairs:
+        obs["fidelity"] = {"source_ran": True, "source_kind": kind, "comparable": False,
+                           "reason": f"no common outputs: OV {sorted(ov_out)} vs source {sorted(src_out)}"}
+        return
+    n0, s0 = pairs[0]
+    obs["degenerate"]["src_equal_rows"] = fidelity.equal_logit_rows(src_out[s0])["equal_rows"]
+    fid = fidelity.compare_arrays(ov_out[n0], src_out[s0])
+    fid.update(source_ran=True, source_kind=kind, compared_output=n0,
+               others={n: fidelity.compare_arrays(ov_out[n], src_out[s]) for n, s in pairs[1:]})
+    obs["fidelity"] = fid

@@ -1,0 +1,81 @@
+"""The certify command line: --help, dry run, bad input -> exit 2 with a JSON verdict, lock refusal."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "skills" / "model-certification" / "scripts" / "certify.py"
+PLAYBOOK = ROOT / "skills" / "model-certification" / "playbooks" / "models" / "trained-llama-smoke.yaml"
+
+pytestmark = pytest.mark.e2e
+
+
+def _run(*args, cwd=None):
+    p = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                       timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_help_exits_zero_and_names_the_options():
+    code, out, _ = _run("--help")
+    assert code == 0 and "--failure-policy" in out and "--workers" in out and "--dry-run" in out
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
+    code, out, _ = _run("--playbook", PLAYBOOK, "--dry-run", "--timeout-ms", "1234", "--output", tmp_path / "o")
+    v = json.loads(out)
+    assert code == 0 and v["plan"]["count"] == len(v["plan"]["cells"]) > 0
+    assert {c["timeout_ms"] for c in v["plan"]["cells"]} == {1234}
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--playbook", "missing.yaml"], "not found"),
+    (["--playbook", PLAYBOOK, "--workers", "0"], "--workers"),
+    (["--playbook", PLAYBOOK, "--failure-policy", "sometimes"], "bad arguments"),
+    (["--playbook", PLAYBOOK, "--tier", "ultra"], "bad arguments"),
+])
+def test_bad_input_is_a_json_verdict_with_exit_2(args, needle):
+    code, out, _ = _run(*args, "--dry-run")
+    v = json.loads(out)
+    assert code == 2 and v["failure_class"] == "USER_CONFIG_ERROR" and needle in v["detail"]
+
+
+def test_playbook_with_an_unknown_field_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PLAYBOOK.read_text() + "retries: 3\n")
+    code, out, _ = _run("--playbook", bad, "--dry-run")
+    assert code == 2 and "retries" in json.loads(out)["detail"]
+
+
+def test_an_unlocked_playbook_is_refused_without_allow_unlocked(tmp_path):
+    pb = tmp_path / "pb.yaml"
+    pb.write_text(PLAYBOOK.read_text())
+    code, out, _ = _run("--playbook", pb, "--output", tmp_path / "o")
+    v = json.loads(out)
+    assert code == 1 and v["failure_class"] == "INTEGRITY_MISMATCH"
+    assert not (tmp_path / "o" / "evidence.json").exists()
+
+
+def test_scoring_subcommands_are_dispatched():
+    code, out, _ = _run("score", "--help")
+    assert code == 0 and "evidence" in out
+
+
+def test_locked_smoke_run_from_the_command_line_certifies_and_writes_every_output(tmp_path):
+    pbdir = tmp_path / "playbooks"
+    pbdir.mkdir()
+    pb = pbdir / PLAYBOOK.name
+    pb.write_text(PLAYBOOK.read_text())
+    code, out, _ = _run("lock-playbooks", pbdir)
+    assert code == 0, out
+    code, out, err = _run("--playbook", pb, "--output", tmp_path / "out", "--workers", "2", "--no-progress")
+    v = json.loads(out)
+    assert code == 0 and v["decision"] == "CERTIFIED", (v["detail"], err[-2000:])
+    assert v["evidence"]["playbook_lock"] == "verified"
+    for name in ("evidence", "score", "registry", "readme", "html", "junit", "markdown"):
+        assert Path(v["outputs"][name]).is_file(), name
+    assert v["score"]["raw"] >= 850 and all(g["pass"] for g in v["score"]["gateways"].values())
