@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the query is appended, or replaces a {query} argument")
     p.add_argument("--agent-timeout", type=float, default=300.0, help="seconds per agent query (default 300)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("--gate", choices=["target", "floor"], default="target",
+                   help="thresholds that decide the exit code: the acceptance target (default) or the "
+                        "regression floor of the config (what CI enforces until the target is met); "
+                        "the report always says whether the target is met")
     return p
 
 
@@ -399,10 +403,17 @@ def main(argv: list[str] | None = None) -> int:
         b["timings"] = {k: round(float(v), 4) for k, v in b["timings"].items()}
     g = backends[gate]
     if g["status"] == "skipped":
-        passed, code, checks = False, EXIT_AGENT_SKIPPED, []
+        passed, code, checks, target_met = False, EXIT_AGENT_SKIPPED, [], False
         detail = f"agent backend skipped: {g['reason']}"
     else:
-        checks = gate_checks(g["splits"], config)
+        target_checks = gate_checks(g["splits"], config)
+        target_met = bool(target_checks) and all(c["pass"] for c in target_checks)
+        if args.gate == "floor":
+            if "regression_floor" not in config:
+                return _input_error("--gate floor needs a regression_floor in the routing config", output)
+            checks = gate_checks(g["splits"], config["regression_floor"])
+        else:
+            checks = target_checks
         if g["status"] == "failed":
             checks.append(contract.check("agent_runs_completed", False, g["info"].get("errors"), 0))
         passed = bool(checks) and all(c["pass"] for c in checks)
@@ -412,10 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         tr = g["splits"].get("train")
         detail = (f"{gate}: train accuracy {_fmt(tr and tr['accuracy'])}, held-out accuracy "
                   f"{_fmt(ho and ho['accuracy'])}, false triggers {g['splits']['all']['false_triggers']}"
-                  + (f"; failed: {', '.join(failed)}" if failed else "; all thresholds met"))
+                  + (f"; failed: {', '.join(failed)}" if failed else f"; all {args.gate} thresholds met")
+                  + ("" if target_met else "; ACCEPTANCE TARGET NOT MET"))
     timings["total_s"] = time.monotonic() - t_start
     report = {"schema_version": contract.SCHEMA_VERSION, "tool": "routing-evals", "pass": passed, "exit_code": code,
-              "detail": detail, "gate_backend": gate, "skills": skills, "checks": checks, "backends": backends,
+              "detail": detail, "gate": args.gate, "target_met": target_met, "gate_backend": gate, "skills": skills, "checks": checks, "backends": backends,
               "config": config, "timings": {k: round(v, 3) for k, v in timings.items()},
               "versions": contract.versions()}
     return _finish(report, output, args.quiet)
