@@ -78,13 +78,15 @@ def _child_entry(conn, target: str, kwargs: dict):
 
 
 def run_function(target: str, kwargs: dict | None = None, *, timeout: float,
-                 crash_class: str = "PLUGIN_CRASH", error_class: str = "INFERENCE_FAILED") -> ChildResult:
-    """Call ``module:function(**kwargs)`` in a spawned child; its return value must pickle.
+                 crash_class: str = "PLUGIN_CRASH", error_class: str = "INFERENCE_FAILED",
+                 context=None) -> ChildResult:
+    """Call ``module:function(**kwargs)`` in a child process; its return value must pickle.
 
     Timeout -> TIMEOUT (child killed); death by signal -> ``crash_class``; an exception
-    -> its own ``failure_class`` attribute, a mapped class, or ``error_class``.
+    -> its own ``failure_class`` attribute, a mapped class, or ``error_class``. ``context`` is a
+    multiprocessing context (default: a fresh ``spawn``ed interpreter per call).
     """
-    ctx = mp.get_context("spawn")
+    ctx = context or mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child_entry, args=(child, target, kwargs or {}), daemon=True)
     t0 = time.monotonic()
