@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from modelgate.contract import GateArgumentParser, check, make_verdict, run_gate
+from modelgate.contract import GateArgumentParser, make_verdict, run_gate
 
 GATE = "certify-run"
 SCHEMA = "certify-verdict"
@@ -29,7 +29,7 @@ def build_parser() -> GateArgumentParser:
     p.add_argument("--failure-policy", choices=["stop-on-first", "stop-on-p0", "collect-all", "fail-fast"])
     p.add_argument("--dry-run", action="store_true", help="print the cell plan, run nothing")
     p.add_argument("--allow-unlocked", action="store_true", help="run a playbook that differs from its lock")
-    p.add_argument("--registry", help="models.csv to update (default: <output>/models.csv)")
+    p.add_argument("--registry", help="models.csv to update (default: <output>/certifications/models.csv)")
     p.add_argument("--readme", help="README whose certification table to sync (default: <output>/README.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
@@ -38,6 +38,8 @@ def build_parser() -> GateArgumentParser:
 def _body(argv: list[str]):
     from modelgate.certify.playbook import load_playbook
     from modelgate.certify.runner import check_input, plan, run_playbook
+    from modelgate.certify.subcommands import score_checks
+    from modelgate.gates.mqs import failure_class_for
 
     args = build_parser().parse_args(argv)
     check_input(args.workers, "--workers")
@@ -53,15 +55,14 @@ def _body(argv: list[str]):
     sc = s["score"]
     ok = sc["status"] in PASSING_STATUSES
     failed_gw = [g for g, v in sc["gateways"].items() if not v["pass"]]
-    checks = [check(f"gateway_{g}", v["pass"], v.get("reason"), "pass", None if v["pass"] else "GATEWAY_FAILED")
-              for g, v in sc["gateways"].items()]
-    checks.append(check("mqs_raw", sc["raw"] >= 700, sc["raw"], 700))
+    # one scoring vocabulary: the same checks and class the `score` subcommand reports
+    checks = score_checks(sc)
     detail = (f"{doc['name']} ({doc['tier']}): {sc['status']}, MQS {sc['raw']:.1f} raw / {sc['normalized']:.1f} "
               f"grade {sc['grade']}" + (f"; gateways failed: {failed_gw}" if failed_gw else ""))
     outputs = {"evidence": s["evidence"], "score": str(s["evidence"]).replace("evidence.json", "score.json"),
                "registry": s["registry"], "readme": s["readme"], **s["reports"]}
     return make_verdict(GATE, passed=ok, decision=sc["status"], detail=detail,
-                        failure_class=None if ok else ("GATEWAY_FAILED" if failed_gw else "FIDELITY_REGRESSION"),
+                        failure_class=None if ok else failure_class_for(sc),
                         checks=checks, score=sc, outputs=outputs,
                         metrics={"wall_s": s["wall_s"], "cells": s["cells"], "records": s["records"],
                                  "workers": s["workers"], "outcomes": s["outcomes"]},

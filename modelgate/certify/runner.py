@@ -285,7 +285,7 @@ def _finish(evidence: dict, out: Path, registry, readme) -> dict:
 
     result = score(evidence)
     atomic_write_json(out / "score.json", result)
-    csv_path = Path(registry) if registry else out / "models.csv"
+    csv_path = Path(registry) if registry else out / "certifications" / "models.csv"
     row = reg.evidence_row(evidence, result)
     reg.update_registry(csv_path, row)
     readme_path = Path(readme) if readme else out / "README.md"
