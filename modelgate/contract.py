@@ -306,10 +306,7 @@ def run_gate(gate: str, body: Callable[[], tuple[dict, str]], output_getter: Cal
         traceback.print_exc(file=sys.stderr)
         verdict = error_verdict(gate, "UNKNOWN", f"{type(exc).__name__}: {exc}",
                                 timings={"total_s": time.monotonic() - t0})
-    try:
-        output = output_getter()
-    except Exception:
-        output = None
+    output = output_getter()
     if verdict.get("failure_class") and schema != "envelope" and schema_errors(schema, verdict):
         schema = "envelope"  # error verdicts may lack gate-specific fields; the envelope still holds
     return emit(verdict, schema, output)

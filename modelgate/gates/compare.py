@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from modelgate.contract import check, make_verdict
-from modelgate.gates.release_inputs import ABS_TOL, REL_TOL, gt_tol, is_count, is_number, short
+from modelgate.gates.values import ABS_TOL, REL_TOL, gt_tol, is_count, is_number, short
 from modelgate.gates.run import evaluate_run
 
 GATE = "gate-compare"

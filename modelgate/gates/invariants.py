@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from modelgate.gates.values import is_number
+
 # I-1: per format, first-step logits of the IR vs the source and whole greedy sequences.
 #   max_rel_logit_diff: max |ir - src| / (max(src) - min(src)) over prompts
 #   min_top1_agreement: fraction of prompts whose first greedy token agrees
@@ -52,10 +54,6 @@ def _result(ok: bool, reason: str, measured, threshold) -> dict:
     return {"pass": bool(ok), "reason": reason, "measured": measured, "threshold": threshold}
 
 
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def _known(table: dict, fmt: str) -> dict:
     if fmt not in table:
         raise ValueError(f"no tolerance for format {fmt!r}; known: {sorted(table)}")
@@ -76,7 +74,7 @@ def i1_roundtrip(prompts, fmt: str, tolerance: dict | None = None) -> dict:
         st, it = p.get("src_tokens"), p.get("ir_tokens")
         if not (isinstance(src, list) and isinstance(ir, list) and src and len(src) == len(ir)):
             return _result(False, f"prompt {i}: logits missing or of different length", None, tol)
-        if not all(_finite(v) for v in src) or not all(_finite(v) for v in ir):
+        if not all(is_number(v) for v in src) or not all(is_number(v) for v in ir):
             return _result(False, f"prompt {i}: non-finite logits", None, tol)
         if not (isinstance(st, list) and isinstance(it, list)) or not st:
             return _result(False, f"prompt {i}: empty ground-truth continuation (nothing to compare)", None, tol)
@@ -210,7 +208,7 @@ def i4_statistics(pairs, fmt: str, tolerance: dict | None = None) -> dict:
     for p in pairs:
         src, ir = p.get("src"), p.get("ir")
         if not isinstance(src, dict) or not isinstance(ir, dict) or \
-                not all(_finite(src.get(k)) and _finite(ir.get(k)) for k in STAT_KEYS):
+                not all(is_number(src.get(k)) and is_number(ir.get(k)) for k in STAT_KEYS):
             return _result(False, f"{p.get('name')}: statistics missing or non-finite", None, tol)
         scale = src["std"]
         if scale <= 0:

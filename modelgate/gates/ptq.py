@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate.contract import check, make_verdict
-from modelgate.gates.release_inputs import is_count, is_fraction, le_tol, short
+from modelgate.gates.values import is_count, is_fraction, le_tol, short
 
 GATE = "gate-ptq"
 CLASS_PRIORITY = ("USER_CONFIG_ERROR", "MODEL_UNSUPPORTED", "INTEGRITY_MISMATCH", "QUANT_COVERAGE_FAILURE",

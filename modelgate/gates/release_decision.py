@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate.contract import check, failure_classes, make_verdict
-from modelgate.gates.release_inputs import is_count, short
+from modelgate.gates.values import is_count, short
 
 GATE = "release-decision"
 DECISIONS = ("ACCEPT", "REGRESSION", "ANOMALOUS", "INDETERMINATE", "INFEASIBLE")

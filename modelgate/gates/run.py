@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from modelgate.contract import check, make_verdict
-from modelgate.gates.release_inputs import is_count, is_number, short
+from modelgate.gates.values import is_count, is_number, short
 
 GATE = "gate-run"
 RUN_STATUSES = ("COMPLETED", "RUNNING", "QUEUED", "INTERRUPTED", "RESUMABLE", "FAILED")

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from modelgate.contract import check
+from modelgate.gates.values import ABS_TOL, REL_TOL, is_count, is_number
 
 GATE = "verify-conversion"
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4")
@@ -68,19 +69,6 @@ EMITTED_CLASSES = tuple(sorted(set(CHECK_CLASS.values()) | {
 E2E_CHECKS = frozenset({"ir_loads_and_runs", "outputs_finite", "outputs_shape", "logits_not_constant",
                         "generation_not_degenerate", "fidelity_rel_err", "fidelity_cosine", "fidelity_top1",
                         "fidelity_greedy_match", "fidelity_scale_ratio"})
-REL_TOL = 1e-9
-ABS_TOL = 1e-12
-
-
-def is_number(x: Any) -> bool:
-    """A finite real number (bools are not numbers here)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def is_count(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
-
-
 def at_least(value: float, threshold: float) -> bool:
     """value >= threshold, with a tolerance for float noise at the boundary."""
     return value >= threshold or math.isclose(value, threshold, rel_tol=REL_TOL, abs_tol=ABS_TOL)

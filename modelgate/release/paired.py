@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from modelgate.contract import GateInputError
-from modelgate.gates.release_inputs import is_number
+from modelgate.gates.values import is_number
 
 # One-sided 95 % "rule of three": with no discordant pair among n, the discordance rate is
 # still only bounded by 3/n. The standard error never goes below span * 3 / (Z_FLOOR * n), so

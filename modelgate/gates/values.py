@@ -1,6 +1,6 @@
-"""Value checks shared by the day-0 release gates: type, finiteness, range, tolerant comparison.
+"""Value checks shared by the pure gates: type, finiteness, range, tolerant comparison.
 
-Every number a release gate reads passes one of these predicates *before* any arithmetic,
+Every number a gate reads passes one of these predicates *before* any arithmetic,
 so a string, a bool, NaN or infinity can never reach a subtraction.
 """
 from __future__ import annotations
