@@ -1,8 +1,8 @@
 """The routing-eval runner: ``scripts/run_routing_evals.py`` and ``modelgate routing-evals``.
 
-Routes every case of every split through the embedding backend (MiniLM on OpenVINO, exemplar
-router), with the description-only embedding router and the lexical baseline beside it, or
-through a real agent CLI; prints per-skill precision/recall/F1,
+Routes every case of every split through the embedding backend (MiniLM on OpenVINO, classifier
+router), with the exemplar and description-only embedding routers and the lexical baseline beside
+it, or through a real agent CLI; prints per-skill precision/recall/F1,
 the confusion matrix, every misrouted case, train vs held-out accuracy and the runtime; writes a
 schema-checked JSON report; exits non-zero below the thresholds of ``evals/routing-config.json``.
 """
@@ -18,23 +18,27 @@ import time
 from pathlib import Path
 
 from modelgate import contract
-from modelgate.routing import agent, cases, exemplar, pipeline, router
+from modelgate.routing import agent, cases, classifier, exemplar, pipeline, router
 
 EXIT_AGENT_SKIPPED = 3
 DEFAULT_CONFIG = Path("evals") / "routing-config.json"
 DEFAULT_OUTPUT = Path("build") / "routing-report.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-SIMILARITY_BACKENDS = ("embedding", "embedding-description", "lexical")
+SIMILARITY_BACKENDS = ("embedding", "embedding-exemplar", "embedding-description", "lexical")
 
 EPILOG = """\
-splits: train = skills/<name>/evals.json (used to write the descriptions, as the exemplar
-router's labelled exemplars, and to calibrate the routers; train accuracy of the exemplar router
-is leave-one-out), heldout = evals/heldout/*.json (never used for any of these), extra = --cases FILE.
+splits: train = skills/<name>/evals.json (used to write the descriptions, as the routers'
+training examples, and to calibrate the routers; train accuracy of the classifier router is
+out-of-round: each writing round r1-, r2-, ... is routed by a model fitted without it; of the
+exemplar router leave-one-out), heldout = evals/heldout/*.json (never used for any of these),
+extra = --cases FILE.
 
-backends: embedding = MiniLM on OpenVINO with the exemplar router (kNN vote over description
-clauses and train cases; the gate), embedding-description = MiniLM with the description-only
-router, lexical = TF-IDF with the description-only router (baseline), agent = a real agent CLI.
+backends: embedding = MiniLM on OpenVINO with the classifier router (logistic regression over
+the sentence vector and word n-grams, trained on description clauses and train cases; the gate),
+embedding-exemplar = MiniLM with a kNN vote over the same examples, embedding-description =
+MiniLM with the description-only router, lexical = TF-IDF with the description-only router
+(baseline), agent = a real agent CLI.
 
 exit codes:
   0  every threshold in the config is met by the gating backend
@@ -52,15 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", choices=[*SIMILARITY_BACKENDS, "agent"], default=None,
                    help="backend that gates the run (default: the config's gate_backend, embedding); "
-                        "all three similarity backends are always reported side by side")
+                        "all similarity backends are always reported side by side")
     p.add_argument("--cases", action="append", default=[], metavar="FILE",
                    help="add an evals file in the same schema (split 'extra'); repeatable")
     p.add_argument("--config", default=None, help=f"thresholds and router parameters (default: {DEFAULT_CONFIG})")
     p.add_argument("--root", default=str(REPO_ROOT), help="repository root holding skills/ and evals/")
     p.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"JSON report path (default: {DEFAULT_OUTPUT})")
     p.add_argument("--calibrate", action="store_true",
-                   help="calibrate every router's parameters on the TRAIN split only (the exemplar router by "
-                        "leave-one-out) and write them into the config")
+                   help="calibrate every router's parameters on the TRAIN split only (the classifier router "
+                        "out-of-round, the exemplar router leave-one-out) and write them into the config")
     p.add_argument("--cold", action="store_true",
                    help="time a cold run (MiniLM export and embeddings into a fresh cache) and then a warm run (both cached)")
     p.add_argument("--agent-cmd", default=None,
@@ -84,7 +88,7 @@ def load_config(path: Path) -> dict:
     if errors:
         raise contract.GateInputError("USER_CONFIG_ERROR", f"{path}: " + "; ".join(errors[:5]))
     for name, params in cfg["router"].items():
-        for key in ("threshold", "margin", "temperature"):
+        for key in ("threshold", "margin", "temperature", "C", "tfidf_weight"):
             if params.get(key) is not None and not math.isfinite(float(params[key])):
                 raise contract.GateInputError("USER_CONFIG_ERROR", f"{path}: router.{name}.{key} is not finite")
     return cfg
@@ -105,34 +109,41 @@ def _lexical_backend(protos, all_cases, params: dict) -> dict:
     return _description_backend(protos, all_cases, sims, params, {}, info["timings"])
 
 
-def _embedding_backends(protos, exemplars, all_cases, router_cfg: dict) -> dict:
-    """The exemplar router (``embedding``) and the description-only router, from one cached encode."""
+def _embedding_backends(protos, exemplars, train, all_cases, router_cfg: dict) -> dict:
+    """The classifier router (``embedding``), the exemplar and the description-only routers, from one cached encode."""
     t0 = time.monotonic()
-    desc_sims, ex_sims, info = pipeline.embedding_matrices(protos, exemplars, [c.query for c in all_cases])
+    desc_sims, ex_sims, info, vecs = pipeline.embedding_matrices(protos, exemplars, [c.query for c in all_cases])
     timings = info.pop("timings")
     t1 = time.monotonic()
     params = router_cfg["embedding"]
+    results, cl_info = pipeline.classifier_routed(all_cases, train, exemplars, vecs["exemplars"], vecs["queries"], params)
+    cl_timings = dict(timings, route_s=time.monotonic() - t1, total_s=time.monotonic() - t0)
+    out = {"embedding": {"status": "ran", "router": {"mode": "classifier", **{k: params[k] for k in
+                                                     ("C", "tfidf_weight", "threshold", "margin")}},
+                         "results": results, "info": dict(info, **cl_info), "timings": cl_timings}}
+    t1 = time.monotonic()
+    params = router_cfg["embedding-exemplar"]
     results = pipeline.exemplar_routed(all_cases, exemplars, ex_sims[bool(params["center"])], params)
-    ex_timings = dict(timings, route_s=time.monotonic() - t1, total_s=time.monotonic() - t0)
+    ex_timings = dict(timings, route_s=time.monotonic() - t1)
     n_case = sum(e.origin == exemplar.CASE for e in exemplars)
     ex_info = dict(info, exemplars={"description_clauses": len(exemplars) - n_case, "train_cases": n_case,
                                     "by_label": {lb: sum(e.label == lb for e in exemplars)
                                                  for lb in sorted({e.label for e in exemplars})}},
                    train_accuracy="leave-one-out")
-    out = {"embedding": {"status": "ran", "router": {"mode": "exemplar", **{k: params[k] for k in
-                                                     ("center", "k", "temperature", "threshold", "margin")}},
-                         "results": results, "info": ex_info, "timings": ex_timings}}
+    out["embedding-exemplar"] = {"status": "ran", "router": {"mode": "exemplar", **{k: params[k] for k in
+                                                             ("center", "k", "temperature", "threshold", "margin")}},
+                                 "results": results, "info": ex_info, "timings": ex_timings}
     out["embedding-description"] = _description_backend(protos, all_cases, desc_sims,
                                                         router_cfg["embedding-description"], info, timings)
     return out
 
 
-def _embedding_timed(protos, exemplars, all_cases, router_cfg: dict, cold: bool) -> tuple[dict, dict]:
+def _embedding_timed(protos, exemplars, train, all_cases, router_cfg: dict, cold: bool) -> tuple[dict, dict]:
     """Run the embedding backends; with ``cold``, first into a fresh cache (export + embeddings), then warm."""
     timings = {}
     if not cold:
         t0 = time.monotonic()
-        out = _embedding_backends(protos, exemplars, all_cases, router_cfg)
+        out = _embedding_backends(protos, exemplars, train, all_cases, router_cfg)
         timings["embedding_total_s"] = time.monotonic() - t0
         return out, timings
     saved = os.environ.get("MODELGATE_FIXTURE_CACHE")
@@ -140,10 +151,10 @@ def _embedding_timed(protos, exemplars, all_cases, router_cfg: dict, cold: bool)
         os.environ["MODELGATE_FIXTURE_CACHE"] = tmp
         try:
             t0 = time.monotonic()
-            _embedding_backends(protos, exemplars, all_cases, router_cfg)
+            _embedding_backends(protos, exemplars, train, all_cases, router_cfg)
             timings["embedding_cold_total_s"] = time.monotonic() - t0
             t0 = time.monotonic()
-            out = _embedding_backends(protos, exemplars, all_cases, router_cfg)
+            out = _embedding_backends(protos, exemplars, train, all_cases, router_cfg)
             timings["embedding_warm_total_s"] = time.monotonic() - t0
         finally:
             if saved is None:
@@ -217,6 +228,9 @@ def _fmt(x, nd=3):
 
 
 def _router_line(name: str, r: dict) -> str:
+    if r.get("mode") == "classifier":
+        return (f"  {name}: classifier (logistic regression, C {r['C']:g}, MiniLM vector + {r['tfidf_weight']:g} x word n-grams), "
+                f"probability threshold {r['threshold']:.4f}, margin {r['margin']:.2f} (calibrated on train, out-of-round)\n")
     if r.get("mode") == "exemplar":
         t = "linear" if r.get("temperature") is None else f"{r['temperature']:g}"
         return (f"  {name}: exemplar vote, {'centred' if r['center'] else 'raw'} vectors, k {r['k']}, weights {t}, evidence threshold {r['threshold']:.4f}, "
@@ -247,8 +261,9 @@ def render(report: dict, out=sys.stdout) -> None:
             line = f"{s:8} {g['splits'][s]['cases']:5d} | " + " | ".join(
                 f"{_fmt(be[n]['splits'][s]['accuracy']):>25} {be[n]['splits'][s]['false_triggers']:10d}" for n in cols)
             w(line + "\n")
-        if "train" in splits and be[gate].get("router", {}).get("mode") == "exemplar":
-            w("(exemplar router train accuracy is leave-one-out: a train case never votes for itself)\n")
+        if "train" in splits:
+            w("(train accuracy is out-of-round for the classifier router: each writing round is routed by a model fitted "
+              "without it; leave-one-out for the exemplar router)\n")
         for s in [x for x in splits if x != "all"]:
             m = g["splits"][s]
             w(f"\nper-skill [{s}] {gate:22} {'P':>6} {'R':>6} {'F1':>6}")
@@ -312,8 +327,9 @@ def _router_entry(cal: dict, keys: tuple[str, ...], method: str) -> dict:
 def calibrate_config(root: Path, config_path: Path, protos, exemplars, train_cases) -> dict:
     """Calibrate every similarity router on the train split only and write the config.
 
-    The exemplar router (``embedding``) by leave-one-out over the train cases; the
-    description-only routers (``embedding-description``, ``lexical``) directly on them.
+    The classifier router (``embedding``) out-of-round over the train cases' writing rounds; the
+    exemplar router (``embedding-exemplar``) by leave-one-out; the description-only routers
+    (``embedding-description``, ``lexical``) directly on them.
     """
     try:
         cfg = contract.read_json(config_path, what="routing config")
@@ -321,10 +337,13 @@ def calibrate_config(root: Path, config_path: Path, protos, exemplars, train_cas
         cfg = {"gate_backend": "embedding", "min_accuracy": {"heldout": 0.95, "train": 0.9},
                "max_false_triggers": 0, "router": {}}
     queries = [c.query for c in train_cases]
-    desc_sims, ex_sims, _ = pipeline.embedding_matrices(protos, exemplars, queries)
+    desc_sims, ex_sims, _, vecs = pipeline.embedding_matrices(protos, exemplars, queries)
     lex_sims, _ = pipeline.lexical_similarities(protos, queries)
+    cal = pipeline.calibrate_classifier(train_cases, exemplars, vecs["exemplars"])
+    cfg["router"]["embedding"] = {"mode": "classifier", **_router_entry(
+        cal, ("C", "tfidf_weight", "threshold", "margin"), "out-of-round")}
     cal = pipeline.calibrate_exemplar(train_cases, exemplars, ex_sims)
-    cfg["router"]["embedding"] = {"mode": "exemplar", **_router_entry(
+    cfg["router"]["embedding-exemplar"] = {"mode": "exemplar", **_router_entry(
         cal, ("center", "k", "temperature", "threshold", "margin"), "leave-one-out")}
     for name, sims in (("embedding-description", desc_sims), ("lexical", lex_sims)):
         cal = router.calibrate(pipeline.score_cases(train_cases, protos, sims))
@@ -382,9 +401,9 @@ def main(argv: list[str] | None = None) -> int:
                     raise contract.GateInputError("USER_CONFIG_ERROR",
                                                   f"{config_path}: no router parameters for {name}; run --calibrate")
             if not train:
-                raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases: the exemplar router has no exemplars")
+                raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases: the classifier and exemplar routers have nothing to learn from")
             try:
-                emb, t = _embedding_timed(protos, exemplars, all_cases, config["router"], args.cold)
+                emb, t = _embedding_timed(protos, exemplars, train, all_cases, config["router"], args.cold)
             except RuntimeError as exc:
                 raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
             backends.update(emb)

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from modelgate.routing import exemplar, lexical, metrics, router
+from modelgate.routing import classifier, exemplar, lexical, metrics, router
 from modelgate.routing.cases import Case
 
 # Bump when tokenization or pooling changes: cached vectors would no longer be what encode gives.
@@ -134,9 +134,10 @@ def exemplar_similarities(q, e, center: bool) -> list[list[float]]:
 
 
 def embedding_matrices(protos: Sequence[router.Prototype], exemplars: Sequence[exemplar.Exemplar],
-                       queries: Sequence[str]) -> tuple[list, dict, dict]:
-    """Queries x prototypes cosine similarities, and queries x exemplars ones raw and centred
-    ({False: ..., True: ...}), from one cached encode."""
+                       queries: Sequence[str]) -> tuple[list, dict, dict, dict]:
+    """From one cached encode: queries x prototypes cosine similarities, queries x exemplars ones
+    raw and centred ({False: ..., True: ...}), info, and the vectors (``{"queries", "exemplars"}``,
+    numpy, rows in the order given) for the classifier router."""
     order: dict[str, int] = {}
     for t in [p.text for p in protos] + [e.text for e in exemplars] + list(queries):
         order.setdefault(t, len(order))
@@ -144,7 +145,7 @@ def embedding_matrices(protos: Sequence[router.Prototype], exemplars: Sequence[e
     q = vecs[[order[t] for t in queries]]
     desc = q @ vecs[[order[p.text] for p in protos]].T
     e = vecs[[order[x.text] for x in exemplars]]
-    return desc.tolist(), {c: exemplar_similarities(q, e, c) for c in (False, True)}, info
+    return desc.tolist(), {c: exemplar_similarities(q, e, c) for c in (False, True)}, info, {"queries": q, "exemplars": e}
 
 
 # --------------------------------------------------------------------------- exemplar router
@@ -188,3 +189,52 @@ def exemplar_routed(cases: Sequence[Case], exemplars: Sequence[exemplar.Exemplar
                                      "similarity": round(float(row[i]), 4), "text": exemplars[i].text}
                                     for i in v["neighbours"][:3]]))
     return out
+
+
+# --------------------------------------------------------------------------- classifier router
+
+def classifier_examples(exemplars: Sequence[exemplar.Exemplar], exemplar_vecs, train: Sequence[Case]) -> tuple:
+    """Classifier training examples, their vectors and should_trigger flags, from the exemplars
+    (description clauses first, then one per train case, in ``train`` order: ``exemplar.build``)."""
+    clauses = [e for e in exemplars if e.origin == exemplar.DESCRIPTION]
+    if len(clauses) + len(train) != len(exemplars):
+        raise ValueError("exemplars do not match the train cases")
+    exs = classifier.examples(clauses, train)
+    flags = [None] * len(clauses) + [c.should_trigger for c in train]
+    return exs, exemplar_vecs, flags
+
+
+def calibrate_classifier(train: Sequence[Case], exemplars: Sequence[exemplar.Exemplar], exemplar_vecs) -> dict:
+    """Out-of-round calibration of (C, tfidf_weight, threshold, margin) on the train cases."""
+    exs, vecs, flags = classifier_examples(exemplars, exemplar_vecs, train)
+    return classifier.calibrate(vecs, exs, flags)
+
+
+def classifier_routed(cases: Sequence[Case], train: Sequence[Case], exemplars: Sequence[exemplar.Exemplar],
+                      exemplar_vecs, query_vecs, params: dict) -> tuple[list[dict], dict]:
+    """Route every case with the classifier router, and info on what it was trained on.
+
+    A train case is routed by the model fitted without its writing round (``classifier.cross_validated``),
+    so train accuracy is out-of-round, not recall of a memorised example; every other case by the
+    model fitted on all examples.
+    """
+    exs, vecs, _ = classifier_examples(exemplars, exemplar_vecs, train)
+    C, w = float(params["C"]), float(params["tfidf_weight"])
+    model = classifier.fit(vecs, [e.text for e in exs], [e.label for e in exs], C, w)
+    n_clauses = len(exs) - len(train)
+    oor = classifier.cross_validated(vecs, exs, C, w)[n_clauses:]
+    by_key = {exemplar.case_key(c.split, c.source, c.name): p for c, p in zip(train, oor)}
+    full = classifier.predict(model, query_vecs, [c.query for c in cases])
+    out = []
+    for c, p_full in zip(cases, full):
+        p = by_key.get(exemplar.case_key(c.split, c.source, c.name)) if c.split == "train" else None
+        p = p if p is not None else p_full
+        s = classifier.summary(p)
+        out.append(dict(asdict(c), scores=p, top_score=s["evidence"],
+                        predicted=classifier.decide(s, params["threshold"], params["margin"])))
+    rounds = classifier.folds(exs)
+    info = {"examples": {"description_clauses": n_clauses, "train_cases": len(train),
+                         "by_label": {lb: sum(e.label == lb for e in exs) for lb in sorted({e.label for e in exs})},
+                         "folds": sorted({f for f in rounds if f is not None})},
+            "train_accuracy": "out-of-round"}
+    return out, info
