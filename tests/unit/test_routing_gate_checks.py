@@ -28,6 +28,16 @@ def test_accuracy_below_minimum_fails():
     assert not checks["heldout_accuracy"]["pass"]
 
 
-def test_absent_split_is_not_judged_and_extra_split_gets_its_false_trigger_check():
+def test_a_target_split_without_cases_fails_and_extra_split_gets_its_false_trigger_check():
+    # The acceptance target names held-out and train accuracy: a run without those cases cannot meet it.
     checks = _by_name(gate_checks({"extra": _m(5, 5), "all": _m(5, 5)}, CONFIG))
-    assert set(checks) == {"extra_false_triggers"}
+    assert set(checks) == {"extra_false_triggers", "heldout_accuracy", "train_accuracy"}
+    assert checks["extra_false_triggers"]["pass"]
+    for name in ("heldout_accuracy", "train_accuracy"):
+        assert checks[name]["pass"] is False and checks[name]["measured"] is None
+
+
+def test_an_extra_split_threshold_is_only_judged_when_extra_cases_are_given():
+    config = dict(CONFIG, min_accuracy={"extra": 0.9})
+    assert "extra_accuracy" not in _by_name(gate_checks({"train": _m(5, 5), "all": _m(5, 5)}, config))
+    assert not _by_name(gate_checks({"extra": _m(10, 8), "all": _m(10, 8)}, config))["extra_accuracy"]["pass"]
