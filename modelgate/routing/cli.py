@@ -391,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = calibrate_config(root, config_path, protos, exemplars, train)
             except RuntimeError as exc:
                 raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
+            except ValueError as exc:
+                raise contract.GateInputError("USER_CONFIG_ERROR", f"routers could not be calibrated on the train cases: {exc}") from exc
             print(json.dumps(cfg["router"], indent=2))
             print(f"calibrated on {len(train)} train cases; written to {config_path}")
             return contract.EXIT_PASS
@@ -411,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                 emb, t = _embedding_timed(protos, exemplars, train, all_cases, config["router"], args.cold)
             except RuntimeError as exc:
                 raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
+            except ValueError as exc:  # e.g. the train cases and descriptions give the classifier a single label
+                raise contract.GateInputError("USER_CONFIG_ERROR", f"routers could not be trained on the train cases: {exc}") from exc
             backends.update(emb)
             timings.update(t)
             t0 = time.monotonic()

@@ -104,3 +104,24 @@ def test_agent_that_loads_the_wrong_skill_fails_the_gate(tmp_path):
     assert res.returncode == 1
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["backends"]["agent"]["splits"]["train"]["false_triggers"] == 2
+
+
+def _one_skill_repo(tmp_path: Path) -> Path:
+    """One skill, only should-trigger cases, no 'Do NOT use' clause: a single label to learn from."""
+    d = tmp_path / "skills" / "bread-baking"
+    d.mkdir(parents=True)
+    (d / "SKILL.md").write_text('---\nname: bread-baking\ndescription: "Bakes bread. Use when asked to bake bread."\n---\n# b\n')
+    (d / "evals.json").write_text(json.dumps([{"name": f"b-{i}", "query": f"bake loaf number {i}", "should_trigger": True,
+                                               "skill": "bread-baking", "expected_behavior": ["bakes"]}
+                                              for i in range(3)]))
+    return tmp_path
+
+
+def test_calibrating_on_train_cases_with_a_single_label_is_exit_2_with_json_not_a_traceback(tmp_path):
+    repo = _one_skill_repo(tmp_path / "repo")
+    res = run(RUNNER, "--root", repo, "--calibrate", "--config", tmp_path / "cfg.json", "--output", tmp_path / "r.json")
+    assert res.returncode == 2, res.stdout + res.stderr
+    verdict = json.loads(res.stdout)
+    assert verdict["failure_class"] == "USER_CONFIG_ERROR" and "two labels" in verdict["detail"]
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "cfg.json").exists()
