@@ -64,7 +64,6 @@ class Model:
     vectorizer: Any
     clf: Any
     tfidf_weight: float
-    C: float
 
     @property
     def labels(self) -> list[str]:
@@ -119,7 +118,7 @@ def fit(vecs, texts: Sequence[str], labels: Sequence[str], C: float, tfidf_weigh
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True,
                                  token_pattern=TOKEN_PATTERN).fit(list(texts))
     model = Model(mean=vecs.mean(axis=0, keepdims=True), vectorizer=vectorizer, clf=None,
-                  tfidf_weight=float(tfidf_weight), C=float(C))
+                  tfidf_weight=float(tfidf_weight))
     model.clf = LogisticRegression(C=C, max_iter=MAX_ITER).fit(_features(model, vecs, texts), list(labels))
     return model
 

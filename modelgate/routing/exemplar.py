@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from modelgate.routing.cases import NONE
-from modelgate.routing.router import Prototype
+from modelgate.routing.router import Prototype, threshold_search
 
 DEFAULT_KS = (1, 3, 5, 7, 9, 11, 15, 21)
 DEFAULT_TEMPERATURES = (None, 0.1, 0.05, 0.02)
@@ -161,24 +161,12 @@ def calibrate(summaries_by_setting: Mapping[tuple, Sequence[dict]],
     for setting, summ in summaries_by_setting.items():
         if not summ:
             continue
-        vals = sorted({c["vote"]["evidence"] for c in summ})
-        cuts = [vals[0] - 0.05] + [(a + b) / 2 for a, b in zip(vals, vals[1:])] + [vals[-1] + 0.05]
+        values = [c["vote"]["evidence"] for c in summ]
         for margin in margins:
-            results = [(evaluate(summ, t, margin), t) for t in cuts]
-            key_of = lambda r: (-r[0][0], r[0][1])  # noqa: E731 - fewer false triggers, then more correct
-            top = max(key_of(r) for r in results)
-            run, best_run = [], []
-            for r in results:
-                if key_of(r) == top:
-                    run.append(r[1])
-                    if len(run) > len(best_run):
-                        best_run = list(run)
-                else:
-                    run = []
-            cand = (top, best_run[-1] - best_run[0])
+            r = threshold_search(lambda t: evaluate(summ, t, margin), values)  # noqa: B023 - called at once
+            cand = (r["key"], r["width"])
             if best is None or cand > best[0]:
-                best = (cand, {"setting": setting,
-                               "threshold": round((best_run[0] + best_run[-1]) / 2, 4), "margin": margin,
-                               "false_triggers": -top[0], "correct": top[1], "cases": len(summ),
-                               "threshold_interval": [round(best_run[0], 4), round(best_run[-1], 4)]})
+                best = (cand, {"setting": setting, "threshold": r["threshold"], "margin": margin,
+                               "false_triggers": r["false_triggers"], "correct": r["correct"], "cases": len(summ),
+                               "threshold_interval": r["threshold_interval"]})
     return best[1]

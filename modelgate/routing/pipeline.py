@@ -193,21 +193,22 @@ def exemplar_routed(cases: Sequence[Case], exemplars: Sequence[exemplar.Exemplar
 
 # --------------------------------------------------------------------------- classifier router
 
-def classifier_examples(exemplars: Sequence[exemplar.Exemplar], exemplar_vecs, train: Sequence[Case]) -> tuple:
-    """Classifier training examples, their vectors and should_trigger flags, from the exemplars
-    (description clauses first, then one per train case, in ``train`` order: ``exemplar.build``)."""
+def classifier_examples(exemplars: Sequence[exemplar.Exemplar], train: Sequence[Case]) -> tuple:
+    """Classifier training examples and their should_trigger flags, row for row with the exemplars
+    (description clauses first, then one per train case, in ``train`` order: ``exemplar.build``),
+    so the exemplar vectors are the examples' vectors."""
     clauses = [e for e in exemplars if e.origin == exemplar.DESCRIPTION]
     if len(clauses) + len(train) != len(exemplars):
         raise ValueError("exemplars do not match the train cases")
     exs = classifier.examples(clauses, train)
     flags = [None] * len(clauses) + [c.should_trigger for c in train]
-    return exs, exemplar_vecs, flags
+    return exs, flags
 
 
 def calibrate_classifier(train: Sequence[Case], exemplars: Sequence[exemplar.Exemplar], exemplar_vecs) -> dict:
     """Out-of-round calibration of (C, tfidf_weight, threshold, margin) on the train cases."""
-    exs, vecs, flags = classifier_examples(exemplars, exemplar_vecs, train)
-    return classifier.calibrate(vecs, exs, flags)
+    exs, flags = classifier_examples(exemplars, train)
+    return classifier.calibrate(exemplar_vecs, exs, flags)
 
 
 def classifier_routed(cases: Sequence[Case], train: Sequence[Case], exemplars: Sequence[exemplar.Exemplar],
@@ -218,11 +219,11 @@ def classifier_routed(cases: Sequence[Case], train: Sequence[Case], exemplars: S
     so train accuracy is out-of-round, not recall of a memorised example; every other case by the
     model fitted on all examples.
     """
-    exs, vecs, _ = classifier_examples(exemplars, exemplar_vecs, train)
+    exs, _ = classifier_examples(exemplars, train)
     C, w = float(params["C"]), float(params["tfidf_weight"])
-    model = classifier.fit(vecs, [e.text for e in exs], [e.label for e in exs], C, w)
+    model = classifier.fit(exemplar_vecs, [e.text for e in exs], [e.label for e in exs], C, w)
     n_clauses = len(exs) - len(train)
-    oor = classifier.cross_validated(vecs, exs, C, w)[n_clauses:]
+    oor = classifier.cross_validated(exemplar_vecs, exs, C, w)[n_clauses:]
     by_key = {exemplar.case_key(c.split, c.source, c.name): p for c, p in zip(train, oor)}
     full = classifier.predict(model, query_vecs, [c.query for c in cases])
     out = []

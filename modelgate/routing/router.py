@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from modelgate.routing.cases import NONE
 
@@ -152,36 +152,49 @@ def evaluate_params(scored: Sequence[dict], threshold: float, margin: float) -> 
     return ft, ok
 
 
+def threshold_search(evaluate: Callable[[float], tuple[int, int]], values: Iterable[float]) -> dict:
+    """The best threshold among the cut points of the observed ``values`` (below the lowest, between
+    consecutive ones, above the highest), for ``evaluate(threshold) -> (false triggers, correct)``.
+
+    Objective, in order: fewest false triggers, most correct, then robustness: the longest
+    contiguous run of equally good cut points, whose centre is taken. Returns ``key`` (-false
+    triggers, correct), ``width`` of that run, ``threshold``, ``false_triggers``, ``correct`` and
+    ``threshold_interval``. Shared by the description-only and the exemplar/classifier calibrations.
+    """
+    vals = sorted(set(values))
+    cuts = [vals[0] - 0.05] + [(a + b) / 2 for a, b in zip(vals, vals[1:])] + [vals[-1] + 0.05]
+    results = [((-ft, ok), t) for t in cuts for ft, ok in [evaluate(t)]]
+    top = max(key for key, _ in results)
+    run: list[float] = []
+    best_run: list[float] = []
+    for key, t in results:
+        if key == top:
+            run.append(t)
+            if len(run) > len(best_run):
+                best_run = list(run)
+        else:
+            run = []
+    return {"key": top, "width": best_run[-1] - best_run[0], "threshold": round((best_run[0] + best_run[-1]) / 2, 4),
+            "false_triggers": -top[0], "correct": top[1],
+            "threshold_interval": [round(best_run[0], 4), round(best_run[-1], 4)]}
+
+
 def calibrate(scored: Sequence[dict], margins: Sequence[float] = DEFAULT_MARGINS) -> dict:
     """Choose (threshold, margin) on the given (train) cases.
 
     Objective, in order: fewest false triggers, most correct routes, then robustness: the
     widest run of equally good thresholds (between consecutive observed top scores), whose
-    centre is taken. Margins are tried smallest first, so a wider margin is used only when it
-    buys something.
+    centre is taken (``threshold_search``). Margins are tried smallest first, so a wider margin
+    is used only when it buys something.
     """
     if not scored:
         raise ValueError("cannot calibrate on zero cases")
-    tops = sorted({max(c["scores"].values()) for c in scored if c["scores"]})
-    cuts = [tops[0] - 0.05] + [(a + b) / 2 for a, b in zip(tops, tops[1:])] + [tops[-1] + 0.05]
+    tops = [max(c["scores"].values()) for c in scored if c["scores"]]
     best = None
     for margin in margins:
-        results = [(evaluate_params(scored, t, margin), t) for t in cuts]
-        key_of = lambda r: (-r[0][0], r[0][1])  # noqa: E731 - fewer FT, more correct
-        top_key = max(key_of(r) for r in results)
-        # longest contiguous run of cut points achieving the top key
-        run, best_run = [], []
-        for r in results:
-            if key_of(r) == top_key:
-                run.append(r[1])
-                if len(run) > len(best_run):
-                    best_run = list(run)
-            else:
-                run = []
-        width = best_run[-1] - best_run[0]
-        cand = (top_key, width, -margin)
+        r = threshold_search(lambda t: evaluate_params(scored, t, margin), tops)  # noqa: B023 - called at once
+        cand = (r["key"], r["width"], -margin)
         if best is None or cand > best[0]:
-            best = (cand, {"threshold": round((best_run[0] + best_run[-1]) / 2, 4), "margin": margin,
-                           "false_triggers": -top_key[0], "correct": top_key[1], "cases": len(scored),
-                           "threshold_interval": [round(best_run[0], 4), round(best_run[-1], 4)]})
+            best = (cand, {"threshold": r["threshold"], "margin": margin, "false_triggers": r["false_triggers"],
+                           "correct": r["correct"], "cases": len(scored), "threshold_interval": r["threshold_interval"]})
     return best[1]
