@@ -238,29 +238,29 @@ def _tokenizer_checks(tok: Any) -> list[dict]:
              if det_bad else _pass(names[2], f"0/{n} texts differ", 0))]
 
 
+def _not_above_source(name: str, total: Any, bad: Any, src_bad: Any, unit: str, missing: str, why: str) -> dict:
+    """``bad`` of ``total`` must not exceed the source's own count (fail closed on missing counts)."""
+    if not (is_count(total) and is_count(bad) and total > 0):
+        return _fail(name, bad, 0, f"{missing} (fail closed)")
+    limit = f"<= {src_bad} (source)"
+    if bad > (src_bad if is_count(src_bad) else 0):
+        return _fail(name, f"{bad}/{total} {unit}", limit, why)
+    return _pass(name, f"{bad}/{total} {unit}", limit)
+
+
 def _degenerate_checks(deg: Any) -> list[dict]:
     if deg is None:
         return [_not_run("logits_not_constant", "no logits observed"),
                 _not_run("generation_not_degenerate", "not a generative task")]
-    out = []
-    rows, eq, src_eq = deg.get("rows"), deg.get("equal_rows"), deg.get("src_equal_rows", 0)
-    if not (is_count(rows) and is_count(eq) and rows > 0):
-        out.append(_fail("logits_not_constant", eq, 0, "equal-logit counts missing (fail closed)"))
-    elif eq > (src_eq if is_count(src_eq) else 0):
-        out.append(_fail("logits_not_constant", f"{eq}/{rows} positions", f"<= {src_eq} (source)",
-                         "rows of all-equal logits: the head produces no signal"))
-    else:
-        out.append(_pass("logits_not_constant", f"{eq}/{rows} positions", f"<= {src_eq} (source)"))
-    seqs, bad, src_bad = deg.get("sequences"), deg.get("ov_degenerate"), deg.get("src_degenerate", 0)
-    if seqs is None:
+    out = [_not_above_source("logits_not_constant", deg.get("rows"), deg.get("equal_rows"), deg.get("src_equal_rows", 0),
+                             "positions", "equal-logit counts missing",
+                             "rows of all-equal logits: the head produces no signal")]
+    if deg.get("sequences") is None:
         out.append(_not_run("generation_not_degenerate", "not a generative task"))
-    elif not (is_count(seqs) and is_count(bad) and seqs > 0):
-        out.append(_fail("generation_not_degenerate", bad, 0, "generation counts missing (fail closed)"))
-    elif bad > (src_bad if is_count(src_bad) else 0):
-        out.append(_fail("generation_not_degenerate", f"{bad}/{seqs} sequences", f"<= {src_bad} (source)",
-                         "generated tokens are a constant or period-2 run"))
     else:
-        out.append(_pass("generation_not_degenerate", f"{bad}/{seqs} sequences", f"<= {src_bad} (source)"))
+        out.append(_not_above_source("generation_not_degenerate", deg.get("sequences"), deg.get("ov_degenerate"),
+                                     deg.get("src_degenerate", 0), "sequences", "generation counts missing",
+                                     "generated tokens are a constant or period-2 run"))
     return out
 
 
