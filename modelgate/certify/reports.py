@@ -15,7 +15,7 @@ from typing import Mapping
 
 from modelgate.certify.markdown import cell, fence, inline
 from modelgate.contract import atomic_write_text
-from modelgate.certify.mqs import CATEGORY_MAX, checked_score
+from modelgate.gates.mqs import CATEGORY_MAX, checked_score
 
 REPORT_FILES = {"html": "report.html", "junit": "report.junit.xml", "markdown": "report.md"}
 # outcome -> JUnit child element (None: a passing testcase)

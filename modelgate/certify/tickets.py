@@ -10,7 +10,7 @@ from typing import Mapping
 
 from modelgate.certify.markdown import fence, inline
 from modelgate.contract import atomic_write_text, failure_classes
-from modelgate.certify.mqs import checked_score
+from modelgate.gates.mqs import checked_score
 from modelgate.gates.mqs import FAILED_OUTCOMES, GATEWAYS
 
 UNGATED = "other"

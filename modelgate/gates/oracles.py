@@ -15,6 +15,8 @@ import math
 import re
 import unicodedata
 
+from modelgate.gates.values import ge_tol
+
 # --------------------------------------------------------------------------- degenerate output
 
 # Defaults; a playbook's ``oracles.degenerate`` block overrides them.
@@ -238,7 +240,7 @@ def reference_agreement(pairs, min_agreement: float) -> dict:
         if worst is None or s < scores[worst]:
             worst = i
     mean = sum(scores) / len(scores)
-    ok = mean >= min_agreement or math.isclose(mean, min_agreement, rel_tol=1e-9, abs_tol=1e-9)
+    ok = ge_tol(mean, min_agreement, abs_tol=1e-9)
     return {"pass": ok, "reason": f"mean greedy-token agreement {mean:.3f} {'>=' if ok else '<'} {min_agreement} "
                                   f"over {len(scores)} prompts (worst: prompt {worst}, {scores[worst]:.3f})",
             "measured": round(mean, 6), "threshold": min_agreement}

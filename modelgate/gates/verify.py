@@ -10,11 +10,10 @@ regression, not the other way round.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from modelgate.contract import check
-from modelgate.gates.values import ABS_TOL, REL_TOL, is_count, is_number
+from modelgate.gates.values import ge_tol, is_count, is_number, le_tol
 
 GATE = "verify-conversion"
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4")
@@ -69,15 +68,6 @@ EMITTED_CLASSES = tuple(sorted(set(CHECK_CLASS.values()) | {
 E2E_CHECKS = frozenset({"ir_loads_and_runs", "outputs_finite", "outputs_shape", "logits_not_constant",
                         "generation_not_degenerate", "fidelity_rel_err", "fidelity_cosine", "fidelity_top1",
                         "fidelity_greedy_match", "fidelity_scale_ratio"})
-def at_least(value: float, threshold: float) -> bool:
-    """value >= threshold, with a tolerance for float noise at the boundary."""
-    return value >= threshold or math.isclose(value, threshold, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
-def at_most(value: float, threshold: float) -> bool:
-    return value <= threshold or math.isclose(value, threshold, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
 def tolerance_problems(tol: Any) -> list[str]:
     """Why a tolerance set is unusable (empty list = usable). Every key must be present."""
     if not isinstance(tol, dict):
@@ -305,11 +295,11 @@ def _fidelity_checks(fid: Any, tol: dict, generative: bool) -> list[dict]:
             out.append(_fail(name, value, threshold, f"{key} missing or non-finite (fail closed)"))
             continue
         if direction == "max":
-            ok, shown = at_most(value, threshold), f"<= {threshold}"
+            ok, shown = le_tol(value, threshold), f"<= {threshold}"
         elif direction == "min":
-            ok, shown = at_least(value, threshold), f">= {threshold}"
+            ok, shown = ge_tol(value, threshold), f">= {threshold}"
         else:
-            ok, shown = at_most(abs(value - 1.0), threshold), f"1 +/- {threshold}"
+            ok, shown = le_tol(abs(value - 1.0), threshold), f"1 +/- {threshold}"
         out.append(_pass(name, value, shown) if ok else
                    _fail(name, value, shown, f"{key}={value:.6g} outside {shown}"))
     return out

@@ -410,7 +410,7 @@ def export_cached(model_dir: str | os.PathLike, weight_format: str = "fp32", tas
     Returns the IR folder. Raises RuntimeError when the export fails (callers that need a verdict
     should call ``convert`` directly).
     """
-    from modelgate import fixtures
+    from modelgate.buildcache import cached_build
 
     model_dir = Path(model_dir)
     v = versions()
@@ -423,4 +423,4 @@ def export_cached(model_dir: str | os.PathLike, weight_format: str = "fp32", tas
         if not conv.ok:
             raise RuntimeError(f"export of {model_dir} ({weight_format}) failed: {conv.failure_class}: {conv.detail}")
 
-    return fixtures.cached_build(f"export-{model_dir.name}-{weight_format}", recipe, build)
+    return cached_build(f"export-{model_dir.name}-{weight_format}", recipe, build)

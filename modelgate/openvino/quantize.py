@@ -30,9 +30,9 @@ PRESETS = {"mixed": "MIXED", "performance": "PERFORMANCE"}
 
 def calibration_texts() -> list[str]:
     """Local calibration text for data-aware LLM compression: the trained LM's own grammar."""
-    from modelgate import fixtures
+    from modelgate import data
 
-    return fixtures.trained_lm_corpus() + fixtures.counting_lines(6, start=6)
+    return data.calibration_text()
 
 
 def copy_side_files(src_dir: Path, out_dir: Path) -> list[str]:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelgate import contract
-from modelgate.routing import frontmatter
+from modelgate.gates.routing import NONE  # noqa: F401  (re-exported: the routers' label for no skill)
+from modelgate.skillpack import frontmatter
 
-NONE = "none"
 
 
 @dataclass(frozen=True)

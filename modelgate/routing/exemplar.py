@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from modelgate.gates.routing import routed_label
 from modelgate.routing.cases import NONE
 from modelgate.routing.router import Prototype, threshold_search
 
@@ -125,13 +126,7 @@ def summary(v: Mapping) -> dict:
 
 def decide(s: Mapping, threshold: float, margin: float) -> str:
     """Route from a vote summary: the winner, or NONE (winner is none, weak evidence, or too small a lead)."""
-    if s["best"] == NONE:
-        return NONE
-    if s["evidence"] < threshold and not math.isclose(s["evidence"], threshold, abs_tol=1e-9):
-        return NONE
-    if s["gap"] < margin and not math.isclose(s["gap"], margin, abs_tol=1e-9):
-        return NONE
-    return s["best"]
+    return routed_label(s["best"], s["evidence"], s["gap"], threshold, margin)
 
 
 def evaluate(summaries: Sequence[dict], threshold: float, margin: float) -> tuple[int, int]:

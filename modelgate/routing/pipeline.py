@@ -84,14 +84,14 @@ def embed_texts(texts: Sequence[str]) -> tuple:
     """
     import numpy as np
 
-    from modelgate import fixtures
+    from modelgate.buildcache import cache_root
     from modelgate.routing import embedding
 
     t0 = time.monotonic()
     model = embedding.prepare()
     t1 = time.monotonic()
     texts = list(texts)
-    path = fixtures.cache_root() / EMBED_CACHE_DIR / f"{_cache_key(model, texts)}.npy"
+    path = cache_root() / EMBED_CACHE_DIR / f"{_cache_key(model, texts)}.npy"
     vecs = _load_cached(path, len(texts))
     timings = {"export_s": t1 - t0}
     hit = vecs is not None

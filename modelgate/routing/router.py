@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
+from modelgate.gates.routing import routed_label
 from modelgate.routing.cases import NONE
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -123,15 +124,7 @@ def route(scores: Mapping[str, float], threshold: float, margin: float) -> str:
         return NONE
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     best, s1 = ranked[0]
-    if best == NONE:
-        return NONE
-    if s1 < threshold and not math.isclose(s1, threshold, abs_tol=1e-9):
-        return NONE
-    if len(ranked) > 1:
-        gap = s1 - ranked[1][1]
-        if gap < margin and not math.isclose(gap, margin, abs_tol=1e-9):
-            return NONE
-    return best
+    return routed_label(best, s1, s1 - ranked[1][1] if len(ranked) > 1 else None, threshold, margin)
 
 
 def _outcome(expected: str, got: str, should_trigger: bool, skill: str) -> tuple[bool, bool]:

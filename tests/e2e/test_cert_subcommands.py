@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from cert_builders import full_marks, record  # noqa: E402
 from modelgate.certify.readme_table import END, START  # noqa: E402
-from modelgate.certify.subcommands import COMMANDS  # noqa: E402
+from modelgate.cli.certify import TOOLS  # noqa: E402
 from modelgate.contract import schema_errors  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*argv: str) -> tuple[int, dict | str]:
-    proc = subprocess.run([sys.executable, "-m", "modelgate.certify.subcommands", *argv], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "modelgate.cli", "certify", *argv], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
     assert "Traceback" not in proc.stdout
     if argv[-1] == "--help":
@@ -35,7 +35,7 @@ def _write(path: Path, doc: dict) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("name", sorted(t.name for t in TOOLS))
 def test_every_subcommand_has_help(name):
     code, out = run(name, "--help")
     assert code == 0 and "usage" in out

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from modelgate import contract, faults, fixtures
+from modelgate import contract, fixtures
+from tests.support import faults
 from modelgate.openvino.convert import export_cached
 
 pytestmark = pytest.mark.e2e

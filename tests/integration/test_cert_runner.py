@@ -56,7 +56,8 @@ def test_smoke_checks_all_five_contract_invariants_on_the_fp32_ir(smoke):
 def test_a_broken_openvino_export_is_blocked_by_i1(tmp_path, fault):
     """The fp32 export corrupted by the verify engineer's fault injector: tensor names intact (I-2
     passes), outputs wrong. A permutation keeps every statistic (I-4 cannot see it); I-1 must."""
-    from modelgate import faults, fixtures
+    from modelgate import fixtures
+    from tests.support import faults
     from modelgate.openvino.convert import export_cached
 
     ir = faults.inject(fault, export_cached(fixtures.hf_model("trained-llama"), "fp32"), tmp_path / "broken-ir")
@@ -127,7 +128,7 @@ def test_mvp_on_the_trained_llama_covers_four_formats_chat_and_skips_absent_surf
 def test_dequantized_int8_ir_weights_match_the_fp32_source():
     from modelgate import fixtures
     from modelgate.certify.dequant import dequantized_weights
-    from modelgate.certify.invariants import source_tensors
+    from modelgate.certify.invariants_observe import source_tensors
     from modelgate.gates.invariants import normalize_ir_name
     from modelgate.openvino.convert import export_cached
 

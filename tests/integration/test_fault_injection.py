@@ -7,10 +7,11 @@ tests cover the child-process path.
 """
 import pytest
 
-from modelgate import contract, faults, fixtures
+from modelgate import contract, fixtures
+from tests.support import faults
 from modelgate.gates.verify import evaluate_verify, tolerances_for
 from modelgate.openvino.convert import export_cached
-from modelgate.verify.cli import make_result
+from modelgate.cli.verify import make_result
 from modelgate.verify.observe import Request, observe
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,8 @@ from modelgate.contract import GateFailure, schema_errors
 from modelgate.gates.ptq import evaluate_ptq
 from modelgate.gates.release_decision import decide_release
 from modelgate.openvino.convert import export_cached
-from modelgate.release.gate_cli import main_ptq
+from modelgate.cli.day0 import GATE_PTQ
+from modelgate.cli.spine import run_command
 from modelgate.release.ptq_observe import observe_ptq
 from modelgate.release.recipes import get_recipe
 
@@ -154,9 +155,9 @@ def test_static_int8_on_the_digits_cnn_keeps_its_promises_and_fp32_does_not(tmp_
 def test_regression_seed_ptq_gate_reads_the_ir_itself_and_its_saved_summary_gives_the_same_verdict(
         int8_ir, llama, tmp_path, capsys):
     obs_file, out1, out2 = tmp_path / "obs.json", tmp_path / "v1.json", tmp_path / "v2.json"
-    assert main_ptq(["--checkpoint", str(int8_ir), "--source", str(llama), "--recipe", "int8_asym",
+    assert run_command(GATE_PTQ, ["--checkpoint", str(int8_ir), "--source", str(llama), "--recipe", "int8_asym",
                      "--save-observation", str(obs_file), "--output", str(out1)]) == 0
-    assert main_ptq(["--summary", str(obs_file), "--recipe", "int8_asym", "--output", str(out2)]) == 0
+    assert run_command(GATE_PTQ, ["--summary", str(obs_file), "--recipe", "int8_asym", "--output", str(out2)]) == 0
     capsys.readouterr()
     v1, v2 = json.loads(out1.read_text()), json.loads(out2.read_text())
     assert v1["checks"] == v2["checks"] and v1["metrics"] == v2["metrics"]

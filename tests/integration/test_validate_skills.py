@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from modelgate.routing import validate
+from modelgate.skillpack import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration

@@ -58,15 +58,3 @@ def _apply(base: dict, repl: dict) -> dict:
         elif v != "__keep__":
             out[k] = v
     return out
-
-
-@pytest.fixture(scope="module", autouse=True)
-def constant_versions():
-    """Package versions cannot change inside a test process: look them up once, not per verdict.
-
-    ``contract.versions()`` reads installed-package metadata (~8 ms); hypothesis builds thousands
-    of verdicts. The verdicts are unchanged, only faster.
-    """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(contract, "versions", functools.lru_cache(maxsize=1)(contract.versions))
-        yield

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from day0_builders import constant_versions  # noqa: F401  (autouse)
 from day0_builders import json_values, mutated, pair, run_summary, task
 from modelgate.contract import schema_errors
 from modelgate.gates.compare import evaluate_compare
@@ -312,7 +311,8 @@ def test_the_command_turns_arbitrary_json_files_into_a_verdict_and_an_exit_code(
     import tempfile
     from pathlib import Path
 
-    from modelgate.release.gate_cli import main_compare
+    from modelgate.cli.day0 import GATE_COMPARE
+    from modelgate.cli.spine import run_command
 
     with tempfile.TemporaryDirectory() as d:
         paths = []
@@ -321,7 +321,7 @@ def test_the_command_turns_arbitrary_json_files_into_a_verdict_and_an_exit_code(
             paths.append(str(Path(d, name)))
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            code = main_compare(["--baseline", paths[0], "--candidate", paths[1]])
+            code = run_command(GATE_COMPARE, ["--baseline", paths[0], "--candidate", paths[1]])
     verdict = json.loads(out.getvalue())
     assert code == verdict["exit_code"] and code in (1, 2)
     assert schema_errors("compare-verdict", verdict) == [] or verdict["failure_class"] == "USER_CONFIG_ERROR"

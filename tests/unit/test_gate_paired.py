@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelgate.contract import GateInputError
-from modelgate.release.paired import (RULE_OF_THREE, Z_FLOOR, paired_stats, read_records, records_stats,
-                                      resolve_records_path)
+from modelgate.gates.paired import RULE_OF_THREE, Z_FLOOR, paired_stats, records_stats
+from modelgate.release.records import read_records, resolve_records_path
 
 
 def write(path, lines):

@@ -6,7 +6,6 @@ import copy
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from day0_builders import constant_versions  # noqa: F401  (autouse)
 from day0_builders import json_values, mutated
 from modelgate.contract import schema_errors
 from modelgate.gates.ptq import BENIGN_METADATA, evaluate_ptq

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from day0_builders import constant_versions  # noqa: F401  (autouse)
 from day0_builders import json_values, mutated, run_summary, task
 from modelgate.contract import schema_errors
 from modelgate.gates.run import ERROR_CODE_CLASS, NON_TERMINAL, eval_config_sha256, evaluate_run
@@ -200,13 +199,14 @@ def test_the_command_turns_an_arbitrary_json_file_into_a_verdict_and_an_exit_cod
     import tempfile
     from pathlib import Path
 
-    from modelgate.release.gate_cli import main_run
+    from modelgate.cli.day0 import GATE_RUN
+    from modelgate.cli.spine import run_command
 
     with tempfile.TemporaryDirectory() as d:
         Path(d, "run_summary.json").write_text(json.dumps(summary))
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            code = main_run(["--run", str(Path(d, "run_summary.json"))])
+            code = run_command(GATE_RUN, ["--run", str(Path(d, "run_summary.json"))])
     verdict = json.loads(out.getvalue())
     assert code == verdict["exit_code"] and code in (1, 2)
     assert schema_errors("envelope", verdict) == []

@@ -103,7 +103,7 @@ def test_loaded_recipes_cannot_be_mutated_through_the_cache():
 
 
 def test_mode_table_covers_every_schema_mode():
-    modes = json.loads((ROOT / "schemas" / "recipe.schema.json").read_text())["$defs"]["weight_compression_nncf"][
+    modes = json.loads((ROOT / "modelgate" / "schemas" / "recipe.schema.json").read_text())["$defs"]["weight_compression_nncf"][
         "properties"]["mode"]["enum"]
     assert sorted(modes) == sorted(MODE_PRIMARY_PRECISION)
 

@@ -5,7 +5,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from day0_builders import constant_versions  # noqa: F401  (autouse)
 from day0_builders import json_values, pair
 from modelgate.contract import make_verdict, schema_errors
 from modelgate.gates.compare import evaluate_compare

@@ -1,7 +1,7 @@
 """Release report rendering: escaping and per-task deltas; canary verdict (pure)."""
 import math
 
-from modelgate.openvino.canary import canary_verdict
+from modelgate.gates.canary import canary_verdict
 from modelgate.release.report import render_markdown, task_rows
 
 

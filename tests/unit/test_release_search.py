@@ -1,7 +1,8 @@
 """Pareto front of a recipe search (pure) and its plot."""
 from hypothesis import given, strategies as st
 
-from modelgate.release.search import pareto_front, plot_pareto
+from modelgate.gates.pareto import pareto_front
+from modelgate.release.search import plot_pareto
 
 
 def _rows(points):

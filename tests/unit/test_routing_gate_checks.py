@@ -1,5 +1,5 @@
 """The runner's threshold checks (pure)."""
-from modelgate.routing.cli import gate_checks
+from modelgate.gates.routing import gate_checks
 
 CONFIG = {"min_accuracy": {"heldout": 0.95, "train": 0.9}, "max_false_triggers": 0}
 

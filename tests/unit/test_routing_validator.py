@@ -4,7 +4,9 @@ import os
 from pathlib import Path
 
 
-from modelgate.routing import validate
+from modelgate.cli.spine import run_command
+from modelgate.cli.validate_skills import VALIDATE_SKILLS
+from modelgate.skillpack import validate
 
 GOOD_DESC = ("Bakes bread from flour and water. Use when asked to bake bread; to make sourdough. "
              "Do NOT use for cakes (use cake-icing).")
@@ -96,10 +98,23 @@ def test_script_whose_help_fails_is_reported(tmp_path):
     assert "scripts.help" in checks_of(report)
 
 
-def test_script_help_runs_from_the_skill_root(tmp_path):
-    # the script only succeeds when its working directory is the skill folder
+def test_a_script_that_runs_only_from_the_skill_root_is_reported(tmp_path):
+    # an agent runs commands from its own working folder, not from the skill folder
     make_skill(tmp_path, script="import os, sys\nsys.exit(0 if os.path.isfile('SKILL.md') else 4)\n")
+    assert "scripts.help" in checks_of(validate.validate(tmp_path))
+
+
+def test_script_help_runs_with_the_skill_folder_variable_expanded(tmp_path):
+    # the script finds its skill folder through ${CLAUDE_SKILL_DIR}, as Claude Code sets it
+    make_skill(tmp_path, body="# Bread\n\n```bash\npython ${CLAUDE_SKILL_DIR}/scripts/bake.py --help\n```\n",
+               script="import os, sys\nd = os.environ['CLAUDE_SKILL_DIR']\n"
+                      "sys.exit(0 if os.path.isfile(os.path.join(d, 'SKILL.md')) else 4)\n")
     assert validate.validate(tmp_path)["pass"]
+
+
+def test_a_command_block_without_the_skill_folder_variable_is_reported(tmp_path):
+    make_skill(tmp_path, body="# Bread\n\n```bash\npython scripts/bake.py --help\n```\n")
+    assert "scripts.skill_dir" in checks_of(validate.validate(tmp_path))
 
 
 def test_unknown_modelgate_command_is_reported(tmp_path):
@@ -154,13 +169,13 @@ def test_skill_md_over_500_lines_fails_and_over_300_warns(tmp_path):
 
 def test_main_prints_json_and_exits_1_on_problems(tmp_path, capsys):
     make_skill(tmp_path, frontmatter="name: bread-baking\n")
-    code = validate.main(["--root", str(tmp_path)])
+    code = run_command(VALIDATE_SKILLS, ["--root", str(tmp_path)])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["pass"] is False and out["problems"]
 
 
 def test_main_without_skills_folder_is_an_input_error(tmp_path, capsys):
-    assert validate.main(["--root", str(tmp_path)]) == 2
+    assert run_command(VALIDATE_SKILLS, ["--root", str(tmp_path)]) == 2
 
 
 def test_modelgate_in_prose_is_not_taken_for_a_command(tmp_path):

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelgate import contract
-from modelgate.gates.verify import (CHECK_ORDER, TOLERANCES, at_least, evaluate_verify, tolerance_problems,
+from modelgate.gates.values import ge_tol as at_least
+from modelgate.gates.verify import (CHECK_ORDER, TOLERANCES, evaluate_verify, tolerance_problems,
                                     tolerances_for)
 
 

@@ -1,4 +1,5 @@
-"""The routing-eval runner: ``scripts/run_routing_evals.py`` and ``modelgate routing-evals``.
+"""The routing-eval runner behind ``scripts/run_routing_evals.py`` and ``modelgate routing-evals``
+(``modelgate.cli.routing`` declares the command and its arguments; ``run`` does the work).
 
 Routes every case of every split through the embedding backend (MiniLM on OpenVINO, classifier
 router), with the exemplar and description-only embedding routers and the lexical baseline beside
@@ -8,7 +9,6 @@ schema-checked JSON report; exits non-zero below the thresholds of ``evals/routi
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from modelgate import contract
-from modelgate.routing import agent, cases, classifier, exemplar, pipeline, router
+from modelgate.gates.routing import gate_checks
+from modelgate.routing import agent, cases, exemplar, pipeline, router
 
 EXIT_AGENT_SKIPPED = 3
 DEFAULT_CONFIG = Path("evals") / "routing-config.json"
@@ -26,59 +27,6 @@ DEFAULT_OUTPUT = Path("build") / "routing-report.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SIMILARITY_BACKENDS = ("embedding", "embedding-exemplar", "embedding-description", "lexical")
-OPTIONAL_SPLITS = ("extra",)  # judged only when present; every other split a threshold names must be there
-
-EPILOG = """\
-splits: train = skills/<name>/evals.json (used to write the descriptions, as the routers'
-training examples, and to calibrate the routers; train accuracy of the classifier router is
-out-of-round: each writing round r1-, r2-, ... is routed by a model fitted without it; of the
-exemplar router leave-one-out), heldout = evals/heldout/*.json (never used for any of these),
-extra = --cases FILE.
-
-backends: embedding = MiniLM on OpenVINO with the classifier router (logistic regression over
-the sentence vector and word n-grams, trained on description clauses and train cases; the gate),
-embedding-exemplar = MiniLM with a kNN vote over the same examples, embedding-description =
-MiniLM with the description-only router, lexical = TF-IDF with the description-only router
-(baseline), agent = a real agent CLI.
-
-exit codes:
-  0  every threshold in the config is met by the gating backend
-  1  a threshold is missed (accuracy below the minimum, or a false trigger)
-  2  the input could not be judged (bad evals file, bad config, a skill without a description,
-     the embedding model could not be exported or run)
-  3  the agent backend was skipped: no agent CLI configured (--agent-cmd or MODELGATE_AGENT_CMD)
-     or its executable is not on PATH; nothing was simulated
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = contract.GateArgumentParser(
-        prog="run_routing_evals.py", description=__doc__.splitlines()[0] + "\n\n" + "\n".join(__doc__.splitlines()[2:]),
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backend", choices=[*SIMILARITY_BACKENDS, "agent"], default=None,
-                   help="backend that gates the run (default: the config's gate_backend, embedding); "
-                        "all similarity backends are always reported side by side")
-    p.add_argument("--cases", action="append", default=[], metavar="FILE",
-                   help="add an evals file in the same schema (split 'extra'); repeatable")
-    p.add_argument("--config", default=None, help=f"thresholds and router parameters (default: {DEFAULT_CONFIG})")
-    p.add_argument("--root", default=str(REPO_ROOT), help="repository root holding skills/ and evals/")
-    p.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"JSON report path (default: {DEFAULT_OUTPUT})")
-    p.add_argument("--calibrate", action="store_true",
-                   help="calibrate every router's parameters on the TRAIN split only (the classifier router "
-                        "out-of-round, the exemplar router leave-one-out) and write them into the config")
-    p.add_argument("--cold", action="store_true",
-                   help="time a cold run (MiniLM export and embeddings into a fresh cache) and then a warm run (both cached)")
-    p.add_argument("--agent-cmd", default=None,
-                   help=f"agent CLI for --backend agent, split into argv (default: ${agent.ENV_VAR}); "
-                        "the query is appended, or replaces a {query} argument")
-    p.add_argument("--agent-timeout", type=float, default=300.0, help="seconds per agent query (default 300)")
-    p.add_argument("--quiet", action="store_true", help="print only the verdict line")
-    p.add_argument("--gate", choices=["target", "floor"], default="target",
-                   help="thresholds that decide the exit code: the acceptance target (default) or the "
-                        "regression floor of the config (what CI enforces until the target is met); "
-                        "the report always says whether the target is met")
-    return p
-
 
 # --------------------------------------------------------------------------- config
 
@@ -202,29 +150,6 @@ def _case_rows(results) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- decide
-
-def gate_checks(splits: dict, config: dict) -> list[dict]:
-    """Threshold checks (pure) for the gating backend's split metrics."""
-    checks = []
-    for split, minimum in config["min_accuracy"].items():
-        m = splits.get(split)
-        if m is None or not m["cases"]:
-            if split in OPTIONAL_SPLITS:
-                continue  # no --cases given: nothing to judge
-            # a target on train or held-out accuracy cannot be met by a run without those cases
-            checks.append(contract.check(f"{split}_accuracy", False, None, minimum))
-            continue
-        acc = m["accuracy"]
-        ok = acc is not None and (acc > minimum or math.isclose(acc, minimum, abs_tol=1e-9))
-        checks.append(contract.check(f"{split}_accuracy", ok, round(acc, 4), minimum))
-    limit = config["max_false_triggers"]
-    for split, m in splits.items():
-        if split == "all" or not m["cases"]:
-            continue
-        checks.append(contract.check(f"{split}_false_triggers", m["false_triggers"] <= limit,
-                                     m["false_triggers"], limit))
-    return checks
-
 
 # --------------------------------------------------------------------------- print
 
@@ -360,15 +285,8 @@ def calibrate_config(root: Path, config_path: Path, protos, exemplars, train_cas
     return cfg
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the routing evals; see ``--help`` for the exit codes."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0) if isinstance(exc.code, int) else 0
-    except contract.GateInputError as exc:
-        return _input_error(exc.detail, None)
+def run(args) -> int:
+    """Run the routing evals for parsed arguments (see ``modelgate.cli.routing``); return the exit code."""
     root = Path(args.root).resolve()
     config_path = Path(args.config) if args.config else root / DEFAULT_CONFIG
     output = Path(args.output)
@@ -460,6 +378,3 @@ def main(argv: list[str] | None = None) -> int:
               "versions": contract.versions()}
     return _finish(report, output, args.quiet)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

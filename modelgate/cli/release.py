@@ -1,4 +1,5 @@
-"""``modelgate release`` / ``day0_release.py``: run the day-0 chain and emit the release report.
+"""``modelgate release`` / the day0-release skill's ``day0_release.py``: run the day-0 chain and emit the
+release report.
 
 One recipe: the chain's decision (``decide_release``). Several recipes (most to least
 aggressive): the chain per recipe, stopping at the first ACCEPT unless ``--pareto``; the
@@ -6,21 +7,18 @@ search decision (``decide_search``) with a size-vs-score table and a Pareto plot
 """
 from __future__ import annotations
 
+import argparse
 import math
-import os
-import sys
 import time
 
-from modelgate.contract import GateArgumentParser, GateInputError, atomic_write_json, atomic_write_text, run_gate
+from modelgate.cli.spine import Command, Outcome, stdout_to_stderr
+from modelgate.contract import GateInputError, atomic_write_json, atomic_write_text, schema_errors, stamp
 
 GATE = "release-decision"
 
 
-def parser() -> GateArgumentParser:
-    p = GateArgumentParser(prog="day0_release.py", description=(
-        "Day-0 release conductor: fp32 baseline -> NNCF PTQ (recipe) -> gate_ptq -> deploy canary -> baseline and "
-        "candidate evaluation -> gate_run -> gate_compare -> publish decision (ACCEPT / REGRESSION / ANOMALOUS / "
-        "INDETERMINATE / INFEASIBLE). Exit 0 accept, 1 rejected, 2 input could not be judged."))
+def configure(p: argparse.ArgumentParser) -> None:
+    """The release command's arguments."""
     p.add_argument("--model", required=True, help="local source: HF folder (LLM or encoder), or an .onnx/.pt classifier")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--recipe", help="one recipe name (skills/day0-release/recipes/recipes.yaml)")
@@ -37,9 +35,10 @@ def parser() -> GateArgumentParser:
     p.add_argument("--device", default="CPU", help="OpenVINO device for the canary and the evaluations")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per child stage (default 900)")
     p.add_argument("--recipes-file", help="alternative recipes file (schemas/recipe.schema.json)")
+    p.add_argument("--skill-dir", help="day0-release skill folder whose recipes/recipes.yaml to use (default: the "
+                                       "folder this script runs from, or the repository's)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--output", help="also write the report JSON here")
-    return p
 
 
 def _progress(quiet: bool):
@@ -59,20 +58,26 @@ def _validate(args) -> None:
         raise GateInputError("USER_CONFIG_ERROR", f"--timeout must be > 0, got {args.timeout}")
 
 
-def run(argv: list[str]) -> tuple[dict, str]:
-    """Parse, run the chain(s), write report.json/report.md; return (report verdict, schema)."""
+def run(args: argparse.Namespace) -> Outcome:
+    """Run the chain(s) with stdout pointed at stderr (NNCF/OpenVINO chatter, also from child processes),
+    write report.json/report.md; the report is the verdict (it writes its own files: no output path)."""
+    with stdout_to_stderr():
+        return Outcome(_release(args), "release-report", None)
+
+
+def _release(args: argparse.Namespace) -> dict:
     from modelgate.openvino import evaluate as ev
     from modelgate.release import report as rep
     from modelgate.release.conductor import Conductor, resolve_source
-    from modelgate.release.recipes import get_recipe
+    from modelgate.release.recipes import get_recipe, recipes_path
     from modelgate.release.workspace import Workspace, default_run_id
 
-    args = parser().parse_args(argv)
     _validate(args)
     names = [args.recipe] if args.recipe else [n.strip() for n in args.recipes.split(",") if n.strip()]
     if not names or len(set(names)) != len(names):
         raise GateInputError("USER_CONFIG_ERROR", f"recipes must be distinct, non-empty names: {names}")
-    recipes = [get_recipe(n, args.recipes_file) for n in names]  # unknown name -> exit 2 before any work
+    recipes_file = recipes_path(args.recipes_file, args.skill_dir)
+    recipes = [get_recipe(n, recipes_file) for n in names]  # unknown name -> exit 2 before any work
     source = resolve_source(args.model)
     tasks = ev.resolve_tasks([t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
                              source.kind)
@@ -104,7 +109,7 @@ def run(argv: list[str]) -> tuple[dict, str]:
                               total_s=round(time.monotonic() - t0, 4))
     verdict["evidence"] = dict(verdict.get("evidence") or {}, report_json=str(ws.path("report.json")),
                                report_md=str(ws.path("report.md")), workspace=str(ws.dir))
-    from modelgate.contract import schema_errors
+    stamp(verdict)  # the report on disk carries the versions and next action the printed verdict carries
     errors = schema_errors("release-report", verdict)
     if errors:
         raise RuntimeError("release report violates its schema: " + "; ".join(errors[:5]))
@@ -112,13 +117,14 @@ def run(argv: list[str]) -> tuple[dict, str]:
     atomic_write_text(ws.path("report.md"), rep.render_markdown(verdict))
     if args.output:
         atomic_write_json(args.output, verdict)
-    return verdict, "release-report"
+    return verdict
 
 
 def _search_verdict(chains, sections, tasks, ws, extra) -> dict:
     from modelgate.gates.release_decision import decide_search
     from modelgate.openvino.evaluate import TASKS
-    from modelgate.release.search import pareto_front, plot_pareto
+    from modelgate.gates.pareto import pareto_front
+    from modelgate.release.search import plot_pareto
 
     primary = tasks[0]
     hib = TASKS[primary]["higher_is_better"]
@@ -140,24 +146,9 @@ def _search_verdict(chains, sections, tasks, ws, extra) -> dict:
     return verdict
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``modelgate release`` and ``day0_release.py``; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in argv):
-        parser().print_help()
-        return 0
-    return run_gate(GATE, lambda: _quiet_stdout(run, argv))
-
-
-def _quiet_stdout(fn, argv):
-    """Run ``fn`` with file descriptor 1 pointed at stderr, so NNCF/OpenVINO chatter (also from
-    child processes, which inherit the descriptor) never mixes with the one JSON verdict on stdout."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        return fn(argv)
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+RELEASE = Command(
+    "release", "day-0 release conductor: PTQ -> canary -> eval -> compare", configure, run, gate=GATE,
+    error_output=lambda args: None,
+    description="Day-0 release conductor: fp32 baseline -> NNCF PTQ (recipe) -> gate_ptq -> deploy canary -> baseline "
+                "and candidate evaluation -> gate_run -> gate_compare -> publish decision (ACCEPT / REGRESSION / "
+                "ANOMALOUS / INDETERMINATE / INFEASIBLE). Exit 0 accept, 1 rejected, 2 input could not be judged.")
