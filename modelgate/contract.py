@@ -17,9 +17,10 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 SCHEMA_VERSION = "1.0"
 
@@ -64,14 +65,14 @@ class GateFailure(GateError):
 
 # --------------------------------------------------------------------------- schemas
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str) -> dict:
     """Load ``modelgate/schemas/<name>.schema.json`` (name without suffix)."""
     path = SCHEMA_DIR / f"{name}.schema.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _registry():
     from referencing import Registry, Resource
 
@@ -83,7 +84,7 @@ def _registry():
     return Registry().with_resources(resources)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(name: str):
     """A Draft 2020-12 validator for the named schema, resolving refs between pack schemas."""
     from jsonschema import Draft202012Validator
@@ -99,7 +100,7 @@ def schema_errors(name: str, obj: Any) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errs]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def failure_classes() -> dict[str, str]:
     """The pack's failure-class vocabulary: name -> triage text (from the envelope schema)."""
     return {item["const"]: item["description"]

@@ -127,7 +127,7 @@ def _build_decoder(r: dict, out: Path):
     # Random init with std 0.02 gives near-uniform logits; widen it so greedy decoding is
     # decisive and fidelity checks have real signal to compare.
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.dim() >= 2:
                 p.normal_(0.0, 0.15)
     if "train_steps" in r:

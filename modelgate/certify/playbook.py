@@ -61,7 +61,7 @@ def _skill(skill_dir: str | Path | None) -> Path:
     return find_skill(SKILL, skill_dir)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(schema_path: str):
     from jsonschema import Draft202012Validator
 
@@ -219,7 +219,8 @@ def resolve_model(doc: dict) -> tuple[Path, dict]:
         try:
             src = Path(snapshot_download(model["hf_id"], local_files_only=True))
         except Exception as exc:  # not cached: the run cannot be judged
-            raise GateInputError("SOURCE_UNAVAILABLE", f"{model['hf_id']} is not in the local hub cache: {exc}") from exc
+            raise GateInputError("SOURCE_UNAVAILABLE",
+                                 f"{model['hf_id']} is not in the local hub cache: {exc}") from exc
     if not (src / "config.json").is_file() or not list(src.glob("*.safetensors")):
         raise GateInputError("USER_CONFIG_ERROR", f"{src} is not a Hugging Face folder with safetensors")
     irs = {fmt: (base / p).resolve() for fmt, p in model.get("ir", {}).items()}

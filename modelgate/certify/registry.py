@@ -15,8 +15,9 @@ import io
 import math
 import os
 import statistics
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from modelgate.contract import GateInputError, atomic_write_text
 from modelgate.gates.mqs import GATEWAYS, checked_score

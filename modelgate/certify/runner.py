@@ -17,10 +17,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from modelgate import childproc
-from modelgate.certify.cellproc import run_cell_function
 from modelgate.certify import devices as D
-from modelgate.certify.playbook import (CONVERSION_SCENARIO, CellSpec, expand, model_label,
-                                        resolve_model)
+from modelgate.certify.cellproc import run_cell_function
+from modelgate.certify.playbook import CONVERSION_SCENARIO, CellSpec, expand, model_label, resolve_model
 from modelgate.contract import GateInputError, atomic_write_json
 from modelgate.gates import cell_records as C
 
@@ -210,7 +209,7 @@ def _param_count(source: Path) -> int | None:
         n = 0
         for f in sorted(source.glob("*.safetensors")):
             with safe_open(str(f), "np") as fh:
-                for k in fh.keys():
+                for k in fh.keys():  # noqa: SIM118 - a safetensors handle, not a dict
                     shape = fh.get_slice(k).get_shape()
                     size = 1
                     for d in shape:
@@ -271,7 +270,8 @@ def _run_cell(cell: CellSpec, doc: dict, source: Path, ir: Path | None, threads:
 
 def _finish(evidence: dict, out: Path, registry, readme) -> dict:
     """Score, registry row, README table and the three reports (the scoring engineer's functions)."""
-    from modelgate.certify import readme_table, registry as reg, reports
+    from modelgate.certify import readme_table, reports
+    from modelgate.certify import registry as reg
     from modelgate.gates.mqs import score
 
     result = score(evidence)

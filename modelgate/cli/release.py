@@ -19,7 +19,8 @@ GATE = "release-decision"
 
 def configure(p: argparse.ArgumentParser) -> None:
     """The release command's arguments."""
-    p.add_argument("--model", required=True, help="local source: HF folder (LLM or encoder), or an .onnx/.pt classifier")
+    p.add_argument("--model", required=True,
+                   help="local source: HF folder (LLM or encoder), or an .onnx/.pt classifier")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--recipe", help="one recipe name (skills/day0-release/recipes/recipes.yaml)")
     g.add_argument("--recipes", help="comma-separated recipes, most to least aggressive: a recipe search")
@@ -121,9 +122,9 @@ def _release(args: argparse.Namespace) -> dict:
 
 
 def _search_verdict(chains, sections, tasks, ws, extra) -> dict:
+    from modelgate.gates.pareto import pareto_front
     from modelgate.gates.release_decision import decide_search
     from modelgate.openvino.evaluate import TASKS
-    from modelgate.gates.pareto import pareto_front
     from modelgate.release.search import plot_pareto
 
     primary = tasks[0]

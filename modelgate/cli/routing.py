@@ -46,12 +46,14 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="add an evals file in the same schema (split 'extra'); repeatable")
     p.add_argument("--config", default=None, help=f"thresholds and router parameters (default: {evals.DEFAULT_CONFIG})")
     p.add_argument("--root", default=str(evals.REPO_ROOT), help="repository root holding skills/ and evals/")
-    p.add_argument("--output", default=str(evals.DEFAULT_OUTPUT), help=f"JSON report path (default: {evals.DEFAULT_OUTPUT})")
+    p.add_argument("--output", default=str(evals.DEFAULT_OUTPUT),
+                   help=f"JSON report path (default: {evals.DEFAULT_OUTPUT})")
     p.add_argument("--calibrate", action="store_true",
                    help="calibrate every router's parameters on the TRAIN split only (the classifier router "
                         "out-of-round, the exemplar router leave-one-out) and write them into the config")
     p.add_argument("--cold", action="store_true",
-                   help="time a cold run (MiniLM export and embeddings into a fresh cache) and then a warm run (both cached)")
+                   help="time a cold run (MiniLM export and embeddings into a fresh cache) and then a warm run "
+                        "(both cached)")
     p.add_argument("--agent-cmd", default=None,
                    help=f"agent CLI for --backend agent, split into argv (default: ${evals.agent.ENV_VAR}); "
                         "the query is appended, or replaces a {query} argument")

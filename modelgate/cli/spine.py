@@ -23,8 +23,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from modelgate import contract
 from modelgate.contract import GateError, GateInputError

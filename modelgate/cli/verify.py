@@ -17,8 +17,15 @@ from pathlib import Path
 from modelgate import contract
 from modelgate.cli.spine import Command, Outcome, stdout_to_stderr
 from modelgate.contract import GateInputError
-from modelgate.gates.verify import (GATE, TOLERANCE_KEYS, TOLERANCES, WEIGHT_FORMATS, evaluate_verify,
-                                    tolerance_problems, tolerances_for)
+from modelgate.gates.verify import (
+    GATE,
+    TOLERANCE_KEYS,
+    TOLERANCES,
+    WEIGHT_FORMATS,
+    evaluate_verify,
+    tolerance_problems,
+    tolerances_for,
+)
 
 SCHEMA = "verify-result"
 RESULT_NAME = "verify_result.json"
@@ -51,7 +58,8 @@ def _positive(name: str, text: str, integer: bool = False) -> float:
     try:
         v = int(text) if integer else float(text)
     except (TypeError, ValueError):
-        raise GateInputError("USER_CONFIG_ERROR", f"{name} must be a {'whole' if integer else ''} number, got {text!r}")
+        raise GateInputError("USER_CONFIG_ERROR",
+                             f"{name} must be a {'whole' if integer else ''} number, got {text!r}") from None
     if not math.isfinite(v) or v <= 0:
         raise GateInputError("USER_CONFIG_ERROR", f"{name} must be finite and > 0, got {text!r}")
     return v
@@ -69,7 +77,7 @@ def _overrides(args) -> dict:
         try:
             out[key] = float(raw)
         except ValueError:
-            raise GateInputError("USER_CONFIG_ERROR", f"{flag} must be a number, got {raw!r}")
+            raise GateInputError("USER_CONFIG_ERROR", f"{flag} must be a number, got {raw!r}") from None
     return out
 
 

@@ -29,7 +29,8 @@ def canary_verdict(obs: dict) -> dict:
     passed = not failed
     metrics = {k: v for k, v in obs.items() if k in ("load_ms", "ttft_ms", "tpot_ms", "throughput_tok_s",
                                                     "latency_ms", "throughput_inf_s", "generated_tokens")}
-    detail = (f"served on {obs.get('device')} via {'openvino-genai LLMPipeline' if obs.get('kind') == 'llm' else 'OpenVINO runtime'}"
+    via = "openvino-genai LLMPipeline" if obs.get("kind") == "llm" else "OpenVINO runtime"
+    detail = (f"served on {obs.get('device')} via {via}"
               if passed else "deploy canary failed: " + "; ".join(f"{c['name']}={c['measured']}" for c in failed))
     return make_verdict(GATE, passed=passed, failure_class=None if passed else "DEPLOYMENT_HEALTH_FAILED",
                         detail=detail[:1500], checks=checks, metrics=metrics,

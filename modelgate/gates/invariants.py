@@ -201,7 +201,7 @@ def i4_statistics(pairs, fmt: str, tolerance: dict | None = None) -> dict:
     tol = dict(_known(STAT_TOLERANCE, fmt), **(tolerance or {}))
     if not isinstance(pairs, list) or not pairs:
         return _result(False, "no tensor pairs were compared", None, tol)
-    worst = {k: (0.0, None) for k in STAT_KEYS}
+    worst = dict.fromkeys(STAT_KEYS, (0.0, None))
     for p in pairs:
         src, ir = p.get("src"), p.get("ir")
         if not isinstance(src, dict) or not isinstance(ir, dict) or \

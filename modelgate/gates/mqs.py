@@ -8,7 +8,8 @@ none of them computes a score of its own.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from modelgate.contract import GateInputError, check, make_verdict, schema_errors
 from modelgate.gates.values import ge_tol, gt_tol
@@ -58,7 +59,7 @@ def status_for(raw: float, gateways_pass: bool, executed: int) -> str:
 
 
 def _tally(records: list[dict], key: str, value: str) -> dict:
-    counts = {o: 0 for o in OUTCOMES}
+    counts = dict.fromkeys(OUTCOMES, 0)
     for rec in records:
         if rec[key] == value:
             counts[rec["outcome"]] += 1

@@ -8,7 +8,8 @@ a few hundred samples resolve a 1 % threshold.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 # One-sided 95 % "rule of three": with no discordant pair among n, the discordance rate is
 # still only bounded by 3/n. The standard error never goes below span * 3 / (Z_FLOOR * n), so

@@ -7,7 +7,7 @@ Thresholds are compared with a tolerance (``ROUTE_TOL``), never with raw float c
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from modelgate.contract import check
 from modelgate.gates.values import ge_tol, le_tol, lt_tol

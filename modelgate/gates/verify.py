@@ -113,7 +113,8 @@ def _conversion_checks(obs: dict) -> list[dict]:
         return [_fail("conversion", None, "conversion record with ok", "no conversion record observed")]
     if conv["ok"]:
         return [_pass("conversion", conv.get("conversion_path"), "converted or existing IR", conv.get("detail"))]
-    c = _fail("conversion", conv.get("failure_class"), "exporter exit 0", str(conv.get("detail") or "conversion failed"))
+    c = _fail("conversion", conv.get("failure_class"), "exporter exit 0",
+              str(conv.get("detail") or "conversion failed"))
     c["failure_class"] = conv.get("failure_class") or "CONVERSION_FAILED"
     return [c]
 
@@ -146,7 +147,8 @@ def _weights_check(w: Any) -> dict:
     if not isinstance(w, dict) or not is_count(w.get("scanned")) or not is_count(w.get("nonfinite")):
         return _fail("weights_finite", None, "0 NaN/Inf weights", "weight scan missing (fail closed)")
     if w["nonfinite"]:
-        names = ", ".join(f"{c.get('name')} ({c.get('nonfinite')})" for c in w.get("constants", []) if isinstance(c, dict))
+        names = ", ".join(f"{c.get('name')} ({c.get('nonfinite')})" for c in w.get("constants", [])
+                          if isinstance(c, dict))
         return _fail("weights_finite", w["nonfinite"], 0, f"{w['nonfinite']} NaN/Inf values in IR constants: {names}")
     return _pass("weights_finite", f"0 of {w['scanned']}", 0)
 
@@ -171,7 +173,8 @@ def _output_checks(outputs: Any) -> list[dict]:
         exp_kind = o.get("expected_dtype_kind")
         if exp_kind and not str(o.get("dtype", "")).startswith(exp_kind):
             bad_shape.append(f"{o.get('name')}: dtype {o.get('dtype')} is not {exp_kind}*")
-    nonfinite = sum(o.get("nan", 0) + o.get("inf", 0) for o in outputs if isinstance(o, dict) and is_count(o.get("nan")) and is_count(o.get("inf")))
+    nonfinite = sum(o.get("nan", 0) + o.get("inf", 0) for o in outputs
+                    if isinstance(o, dict) and is_count(o.get("nan")) and is_count(o.get("inf")))
     finite = (_fail("outputs_finite", {"nonfinite": nonfinite, "elements": total}, "0 NaN/Inf, non-empty",
                     "; ".join(bad_finite)) if bad_finite
               else _pass("outputs_finite", {"nonfinite": 0, "elements": total}, "0 NaN/Inf, non-empty"))
@@ -192,7 +195,8 @@ def _config_checks(integ: dict) -> list[dict]:
             out.append(_fail(name, diffs, [], f"{what}: malformed observation"))
         elif diffs:
             out.append(_fail(name, diffs, [], f"{what} disagree: " + ", ".join(
-                f"{d.get('key')}={d.get('config')} vs {d.get('ir', d.get('source'))}" for d in diffs if isinstance(d, dict))))
+                f"{d.get('key')}={d.get('config')} vs {d.get('ir', d.get('source'))}"
+                for d in diffs if isinstance(d, dict))))
         else:
             out.append(_pass(name, [], [], what))
     return out
@@ -206,7 +210,8 @@ def _tokenizer_checks(tok: Any) -> list[dict]:
         return [_fail(names[0], None, "tokenizer observation", "malformed tokenizer observation")] + [
             _not_run(n, "no tokenizer observation") for n in names[1:]]
     if tok.get("error"):
-        return [_fail(names[0], tok.get("error"), "tokenizer runs", f"tokenizer parity failed to run: {tok['error']}")] + [
+        return [_fail(names[0], tok.get("error"), "tokenizer runs",
+                      f"tokenizer parity failed to run: {tok['error']}")] + [
             _not_run(n, "tokenizer did not run") for n in names[1:]]
     present = tok.get("present") or {}
     if not (present.get("tokenizer") and present.get("detokenizer")):
@@ -224,7 +229,8 @@ def _tokenizer_checks(tok: Any) -> list[dict]:
     return [_pass(names[0], present, "both present"),
             (_fail(names[1], f"{ids_bad}/{n} texts differ", 0, "OpenVINO tokenizer ids differ from Hugging Face" + ex)
              if ids_bad else _pass(names[1], f"0/{n} texts differ", 0)),
-            (_fail(names[2], f"{det_bad}/{n} texts differ", 0, "OpenVINO detokenizer text differs from Hugging Face decode")
+            (_fail(names[2], f"{det_bad}/{n} texts differ", 0,
+                   "OpenVINO detokenizer text differs from Hugging Face decode")
              if det_bad else _pass(names[2], f"0/{n} texts differ", 0))]
 
 
@@ -242,8 +248,8 @@ def _degenerate_checks(deg: Any) -> list[dict]:
     if deg is None:
         return [_not_run("logits_not_constant", "no logits observed"),
                 _not_run("generation_not_degenerate", "not a generative task")]
-    out = [_not_above_source("logits_not_constant", deg.get("rows"), deg.get("equal_rows"), deg.get("src_equal_rows", 0),
-                             "positions", "equal-logit counts missing",
+    out = [_not_above_source("logits_not_constant", deg.get("rows"), deg.get("equal_rows"),
+                             deg.get("src_equal_rows", 0), "positions", "equal-logit counts missing",
                              "rows of all-equal logits: the head produces no signal")]
     if deg.get("sequences") is None:
         out.append(_not_run("generation_not_degenerate", "not a generative task"))
@@ -312,7 +318,8 @@ def _first_failure(checks: list[dict]) -> dict | None:
 
 
 def _skip_after(checks: list[dict], stage_failed: str) -> list[dict]:
-    return [_not_run(name, f"{stage_failed} failed") for name, _ in CHECK_ORDER if name not in {c["name"] for c in checks}]
+    done = {c["name"] for c in checks}
+    return [_not_run(name, f"{stage_failed} failed") for name, _ in CHECK_ORDER if name not in done]
 
 
 def _e2e_detail(obs: dict) -> str:

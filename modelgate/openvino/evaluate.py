@@ -351,7 +351,8 @@ def run_evaluation(ir_dir: str | Path, eval_config: dict, out_dir: str | Path, *
         tasks[name] = entry
     status = "COMPLETED" if all(t["status"] == "COMPLETED" for t in tasks.values()) else "FAILED"
     summary = {"schema_version": "1.0", "run_id": run_id, "variant": variant, "model": model_label,
-               "artifact_sha256": sha, "eval_config": eval_config, "eval_config_sha256": eval_config_sha256(eval_config),
+               "artifact_sha256": sha, "eval_config": eval_config,
+               "eval_config_sha256": eval_config_sha256(eval_config),
                "status": status, "tasks": tasks, "timings": {"seconds": round(time.monotonic() - t0, 4)}}
     errs = schema_errors("run-summary", summary)
     if errs:

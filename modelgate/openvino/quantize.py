@@ -127,8 +127,9 @@ def static_int8_body(ir_xml: str, out_dir: str, nncf_cfg: dict, calibration_sour
             "nncf_kwargs": {"preset": nncf_cfg.get("preset", "mixed"), "subset_size": kwargs["subset_size"]}}
 
 
-def quantize(recipe: dict, baseline_ir: str | Path, out_dir: str | Path, *, calibration_source: str | Path | None = None,
-             tokenizer_dir: str | Path | None = None, timeout: float = 900.0) -> childproc.ChildResult:
+def quantize(recipe: dict, baseline_ir: str | Path, out_dir: str | Path, *,
+             calibration_source: str | Path | None = None, tokenizer_dir: str | Path | None = None,
+             timeout: float = 900.0) -> childproc.ChildResult:
     """Quantize the fp32 IR in ``baseline_ir`` (folder or .xml) into ``out_dir`` per ``recipe``.
 
     Returns the child's result; ``value`` holds what NNCF was asked to do and how long it took.

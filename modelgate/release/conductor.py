@@ -8,9 +8,9 @@ conductor observes and sequences; every decision is made by a pure gate function
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from modelgate.contract import GateInputError, make_verdict, versions
 from modelgate.gates.canary import canary_verdict
@@ -64,7 +64,8 @@ def resolve_source(model: str) -> Source:
         raise GateInputError("USER_CONFIG_ERROR", f"model not found: {model} (a local HF folder, .onnx or .pt file)")
     if p.is_file():
         if p.suffix.lower() not in NATIVE_SUFFIXES:
-            raise GateInputError("USER_CONFIG_ERROR", f"unsupported model file {p.name}: use .onnx, .pt or an HF folder")
+            raise GateInputError("USER_CONFIG_ERROR",
+                                 f"unsupported model file {p.name}: use .onnx, .pt or an HF folder")
         return Source(p.resolve(), "classifier", None, p.resolve().parent)
     if not (p / "config.json").is_file():
         native = [f for f in sorted(p.iterdir()) if f.suffix.lower() == ".onnx"]
@@ -157,7 +158,8 @@ class Conductor:
 
         name = recipe["name"]
         rel = f"candidate-{name}/ir"
-        inputs = {"recipe": recipe, "candidate_ir": self.ws.hashes.get(rel), "baseline_ir": self.ws.hashes.get("baseline/ir")}
+        inputs = {"recipe": recipe, "candidate_ir": self.ws.hashes.get(rel),
+                  "baseline_ir": self.ws.hashes.get("baseline/ir")}
 
         def body() -> dict:
             self.progress(f"{name}: gate_ptq")

@@ -14,7 +14,6 @@ from modelgate.gates.routing import NONE  # noqa: F401  (re-exported: the router
 from modelgate.skillpack import frontmatter
 
 
-
 @dataclass(frozen=True)
 class Case:
     """One routing case with the label a correct router gives it."""

@@ -65,7 +65,8 @@ def _embedding_backends(protos, exemplars, train, all_cases, router_cfg: dict) -
     timings = info.pop("timings")
     t1 = time.monotonic()
     params = router_cfg["embedding"]
-    results, cl_info = pipeline.classifier_routed(all_cases, train, exemplars, vecs["exemplars"], vecs["queries"], params)
+    results, cl_info = pipeline.classifier_routed(all_cases, train, exemplars, vecs["exemplars"], vecs["queries"],
+                                                  params)
     cl_timings = dict(timings, route_s=time.monotonic() - t1, total_s=time.monotonic() - t0)
     out = {"embedding": {"status": "ran", "router": {"mode": "classifier", **{k: params[k] for k in
                                                      ("C", "tfidf_weight", "threshold", "margin")}},
@@ -159,13 +160,16 @@ def _fmt(x, nd=3):
 
 def _router_line(name: str, r: dict) -> str:
     if r.get("mode") == "classifier":
-        return (f"  {name}: classifier (logistic regression, C {r['C']:g}, MiniLM vector + {r['tfidf_weight']:g} x word n-grams), "
-                f"probability threshold {r['threshold']:.4f}, margin {r['margin']:.2f} (calibrated on train, out-of-round)\n")
+        return (f"  {name}: classifier (logistic regression, C {r['C']:g}, MiniLM vector + "
+                f"{r['tfidf_weight']:g} x word n-grams), probability threshold {r['threshold']:.4f}, "
+                f"margin {r['margin']:.2f} (calibrated on train, out-of-round)\n")
     if r.get("mode") == "exemplar":
         t = "linear" if r.get("temperature") is None else f"{r['temperature']:g}"
-        return (f"  {name}: exemplar vote, {'centred' if r['center'] else 'raw'} vectors, k {r['k']}, weights {t}, evidence threshold {r['threshold']:.4f}, "
-                f"share margin {r['margin']:.2f} (calibrated on train, leave-one-out)\n")
-    return f"  {name}: description-only, threshold {r['threshold']:.4f}, margin {r['margin']:.2f} (calibrated on train)\n"
+        return (f"  {name}: exemplar vote, {'centred' if r['center'] else 'raw'} vectors, k {r['k']}, weights {t}, "
+                f"evidence threshold {r['threshold']:.4f}, share margin {r['margin']:.2f} "
+                f"(calibrated on train, leave-one-out)\n")
+    return (f"  {name}: description-only, threshold {r['threshold']:.4f}, margin {r['margin']:.2f} "
+            f"(calibrated on train)\n")
 
 
 def render(report: dict, out=sys.stdout) -> None:
@@ -186,14 +190,15 @@ def render(report: dict, out=sys.stdout) -> None:
             if be[n].get("router"):
                 w(_router_line(n, be[n]["router"]))
         cols = [gate] + others
-        w(f"\n{'split':8} {'cases':>5} | " + " | ".join(f"{n[:21] + ' acc':>25} {'false-trig':>10}" for n in cols) + "\n")
+        w(f"\n{'split':8} {'cases':>5} | "
+          + " | ".join(f"{n[:21] + ' acc':>25} {'false-trig':>10}" for n in cols) + "\n")
         for s in splits:
             line = f"{s:8} {g['splits'][s]['cases']:5d} | " + " | ".join(
                 f"{_fmt(be[n]['splits'][s]['accuracy']):>25} {be[n]['splits'][s]['false_triggers']:10d}" for n in cols)
             w(line + "\n")
         if "train" in splits:
-            w("(train accuracy is out-of-round for the classifier router: each writing round is routed by a model fitted "
-              "without it; leave-one-out for the exemplar router)\n")
+            w("(train accuracy is out-of-round for the classifier router: each writing round is routed by a model "
+              "fitted without it; leave-one-out for the exemplar router)\n")
         for s in [x for x in splits if x != "all"]:
             m = g["splits"][s]
             w(f"\nper-skill [{s}] {gate:22} {'P':>6} {'R':>6} {'F1':>6}")
@@ -224,7 +229,8 @@ def render(report: dict, out=sys.stdout) -> None:
         w(f"MiniLM export: {'built in this run (cold)' if info['export_cold'] else 'cache hit (warm)'}; "
           f"embeddings: cache {info.get('embedding_cache', '-')}\n")
     for c in report["checks"]:
-        w(f"  check {c['name']}: {'ok' if c['pass'] else 'FAIL'} (measured {c['measured']}, threshold {c['threshold']})\n")
+        w(f"  check {c['name']}: {'ok' if c['pass'] else 'FAIL'} (measured {c['measured']}, "
+          f"threshold {c['threshold']})\n")
     w(f"{'PASS' if report['pass'] else 'FAIL'}: {report['detail']}\n")
 
 
@@ -280,7 +286,8 @@ def calibrate_config(root: Path, config_path: Path, protos, exemplars, train_cas
         cfg["router"][name] = {"mode": "description", **_router_entry(cal, ("threshold", "margin"), "direct")}
     errors = contract.schema_errors("routing-config", cfg)
     if errors:
-        raise contract.GateInputError("USER_CONFIG_ERROR", "calibrated config violates its schema: " + "; ".join(errors))
+        raise contract.GateInputError("USER_CONFIG_ERROR",
+                                      "calibrated config violates its schema: " + "; ".join(errors))
     contract.atomic_write_json(config_path, cfg)
     return cfg
 
@@ -298,7 +305,8 @@ def run(args) -> int:
         unknown = sorted({c.expected for c in all_cases} - set(skills) - {cases.NONE}
                          | {c.skill for c in all_cases} - set(skills))
         if unknown:
-            raise contract.GateInputError("USER_CONFIG_ERROR", f"cases name skills that do not exist: {', '.join(unknown)}")
+            raise contract.GateInputError("USER_CONFIG_ERROR",
+                                          f"cases name skills that do not exist: {', '.join(unknown)}")
         protos = router.prototypes(descriptions)
         train = [c for c in all_cases if c.split == "train"]
         exemplars = exemplar.build(router.prototypes(descriptions, include_full=False), train)
@@ -310,7 +318,8 @@ def run(args) -> int:
             except RuntimeError as exc:
                 raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
             except ValueError as exc:
-                raise contract.GateInputError("USER_CONFIG_ERROR", f"routers could not be calibrated on the train cases: {exc}") from exc
+                raise contract.GateInputError("USER_CONFIG_ERROR",
+                                              f"routers could not be calibrated on the train cases: {exc}") from exc
             print(json.dumps(cfg["router"], indent=2))
             print(f"calibrated on {len(train)} train cases; written to {config_path}")
             return contract.EXIT_PASS
@@ -326,13 +335,15 @@ def run(args) -> int:
                     raise contract.GateInputError("USER_CONFIG_ERROR",
                                                   f"{config_path}: no router parameters for {name}; run --calibrate")
             if not train:
-                raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases: the classifier and exemplar routers have nothing to learn from")
+                raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases: the classifier and exemplar "
+                                              "routers have nothing to learn from")
             try:
                 emb, t = _embedding_timed(protos, exemplars, train, all_cases, config["router"], args.cold)
             except RuntimeError as exc:
                 raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
             except ValueError as exc:  # e.g. the train cases and descriptions give the classifier a single label
-                raise contract.GateInputError("USER_CONFIG_ERROR", f"routers could not be trained on the train cases: {exc}") from exc
+                raise contract.GateInputError("USER_CONFIG_ERROR",
+                                              f"routers could not be trained on the train cases: {exc}") from exc
             backends.update(emb)
             timings.update(t)
             t0 = time.monotonic()
@@ -373,7 +384,8 @@ def run(args) -> int:
                   + ("" if target_met else "; ACCEPTANCE TARGET NOT MET"))
     timings["total_s"] = time.monotonic() - t_start
     report = {"schema_version": contract.SCHEMA_VERSION, "tool": "routing-evals", "pass": passed, "exit_code": code,
-              "detail": detail, "gate": args.gate, "target_met": target_met, "gate_backend": gate, "skills": skills, "checks": checks, "backends": backends,
+              "detail": detail, "gate": args.gate, "target_met": target_met, "gate_backend": gate, "skills": skills,
+              "checks": checks, "backends": backends,
               "config": config, "timings": {k: round(v, 3) for k, v in timings.items()},
               "versions": contract.versions()}
     return _finish(report, output, args.quiet)

@@ -10,9 +10,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 from modelgate.routing import classifier, exemplar, lexical, metrics, router
 from modelgate.routing.cases import Case
@@ -29,7 +29,8 @@ def lexical_similarities(protos: Sequence[router.Prototype], queries: Sequence[s
     return sims, {"timings": {"total_s": time.monotonic() - t0}}
 
 
-def score_cases(cases: Sequence[Case], protos: Sequence[router.Prototype], sims: Sequence[Sequence[float]]) -> list[dict]:
+def score_cases(cases: Sequence[Case], protos: Sequence[router.Prototype],
+                sims: Sequence[Sequence[float]]) -> list[dict]:
     """Per case: its fields plus the per-label scores."""
     return [dict(asdict(c), scores=router.label_scores(row, protos)) for c, row in zip(cases, sims)]
 
@@ -145,7 +146,8 @@ def embedding_matrices(protos: Sequence[router.Prototype], exemplars: Sequence[e
     q = vecs[[order[t] for t in queries]]
     desc = q @ vecs[[order[p.text] for p in protos]].T
     e = vecs[[order[x.text] for x in exemplars]]
-    return desc.tolist(), {c: exemplar_similarities(q, e, c) for c in (False, True)}, info, {"queries": q, "exemplars": e}
+    by_centering = {c: exemplar_similarities(q, e, c) for c in (False, True)}
+    return desc.tolist(), by_centering, info, {"queries": q, "exemplars": e}
 
 
 # --------------------------------------------------------------------------- exemplar router

@@ -107,7 +107,8 @@ def check_skill(root: Path, name: str, run_scripts: bool = True) -> list[dict]:
     probs += line_budget_problems(name, text.count("\n") + (0 if text.endswith("\n") else 1), md)
     for rel in referenced_paths(body):
         if not (sdir / rel).exists():
-            probs.append(problem(name, "references.exist", f"SKILL.md references {rel}, which does not exist", sdir / rel))
+            probs.append(problem(name, "references.exist", f"SKILL.md references {rel}, which does not exist",
+                                 sdir / rel))
     for rel in bare_script_commands(body):
         probs.append(problem(name, "scripts.skill_dir", f"a command runs {rel} without {SKILL_DIR_VAR}/: it works only "
                                                          f"from the skill root; write {SKILL_DIR_VAR}/{rel}", md))

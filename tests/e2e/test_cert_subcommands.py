@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from cert_builders import full_marks, record  # noqa: E402
+
 from modelgate.certify.readme_table import END, START  # noqa: E402
 from modelgate.cli.certify import TOOLS  # noqa: E402
 from modelgate.contract import schema_errors  # noqa: E402

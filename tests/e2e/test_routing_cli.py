@@ -58,8 +58,10 @@ def test_agent_backend_without_an_agent_cli_skips_with_exit_3_and_says_why(tmp_p
 
 def _mini_repo(tmp_path: Path) -> Path:
     """Two skills with a handful of cases: enough to drive the agent backend end to end."""
-    for name, desc in [("bread-baking", "Bakes bread. Use when asked to bake bread. Do NOT use for cakes (use cake-icing)."),
-                       ("cake-icing", "Ices cakes. Use when asked to ice a cake. Do NOT use for bread (use bread-baking).")]:
+    for name, desc in [("bread-baking",
+                        "Bakes bread. Use when asked to bake bread. Do NOT use for cakes (use cake-icing)."),
+                       ("cake-icing",
+                        "Ices cakes. Use when asked to ice a cake. Do NOT use for bread (use bread-baking).")]:
         d = tmp_path / "skills" / name
         d.mkdir(parents=True)
         (d / "SKILL.md").write_text(f'---\nname: {name}\ndescription: "{desc}"\n---\n# {name}\n')
@@ -110,8 +112,10 @@ def _one_skill_repo(tmp_path: Path) -> Path:
     """One skill, only should-trigger cases, no 'Do NOT use' clause: a single label to learn from."""
     d = tmp_path / "skills" / "bread-baking"
     d.mkdir(parents=True)
-    (d / "SKILL.md").write_text('---\nname: bread-baking\ndescription: "Bakes bread. Use when asked to bake bread."\n---\n# b\n')
-    (d / "evals.json").write_text(json.dumps([{"name": f"b-{i}", "query": f"bake loaf number {i}", "should_trigger": True,
+    (d / "SKILL.md").write_text('---\nname: bread-baking\n'
+                                'description: "Bakes bread. Use when asked to bake bread."\n---\n# b\n')
+    (d / "evals.json").write_text(json.dumps([{"name": f"b-{i}", "query": f"bake loaf number {i}",
+                                               "should_trigger": True,
                                                "skill": "bread-baking", "expected_behavior": ["bakes"]}
                                               for i in range(3)]))
     return tmp_path

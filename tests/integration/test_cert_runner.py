@@ -57,8 +57,8 @@ def test_a_broken_openvino_export_is_blocked_by_i1(tmp_path, fault):
     """The fp32 export corrupted by the verify engineer's fault injector: tensor names intact (I-2
     passes), outputs wrong. A permutation keeps every statistic (I-4 cannot see it); I-1 must."""
     from modelgate import fixtures
-    from tests.support import faults
     from modelgate.openvino.convert import export_cached
+    from tests.support import faults
 
     ir = faults.inject(fault, export_cached(fixtures.hf_model("trained-llama"), "fp32"), tmp_path / "broken-ir")
     doc = {"name": "broken", "model": {"fixture": "trained-llama", "ir": {"openvino-fp32": str(ir)}},
@@ -79,7 +79,8 @@ def test_crash_and_hang_cells_become_crashed_and_timeout_evidence(tmp_path):
                          {"name": "hang", "kind": "selftest", "fault": "hang", "timeout_ms": 1500}]}
     s = _run(tmp_path, doc, workers=2)
     recs = {r["id"]: r for r in _records(s)}
-    assert recs["openvino-fp32/CPU/run/crash@cell"]["outcome"] == "Crashed", recs["openvino-fp32/CPU/run/crash@cell"]["reason"]
+    crash = recs["openvino-fp32/CPU/run/crash@cell"]
+    assert crash["outcome"] == "Crashed", crash["reason"]
     assert recs["openvino-fp32/CPU/run/hang@cell"]["outcome"] == "Timeout"
     assert recs["openvino-fp32/NPU/run/prompts@cell"]["outcome"] == "Skipped"  # absent device: never a pass
     assert s["score"]["status"] == "BLOCKED" and s["score"]["penalties"]

@@ -8,11 +8,11 @@ tests cover the child-process path.
 import pytest
 
 from modelgate import contract, fixtures
-from tests.support import faults
+from modelgate.cli.verify import make_result
 from modelgate.gates.verify import evaluate_verify, tolerances_for
 from modelgate.openvino.convert import export_cached
-from modelgate.cli.verify import make_result
 from modelgate.verify.observe import Request, observe
+from tests.support import faults
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from modelgate import fixtures
+from modelgate.cli.day0 import GATE_PTQ
+from modelgate.cli.spine import run_command
 from modelgate.contract import GateFailure, schema_errors
 from modelgate.gates.ptq import evaluate_ptq
 from modelgate.gates.release_decision import decide_release
 from modelgate.openvino.convert import export_cached
-from modelgate.cli.day0 import GATE_PTQ
-from modelgate.cli.spine import run_command
 from modelgate.release.ptq_observe import observe_ptq
 from modelgate.release.recipes import get_recipe
 

@@ -6,8 +6,8 @@ import pytest
 
 from modelgate import fixtures
 from modelgate.contract import GateInputError
-from modelgate.openvino import evaluate as ev
 from modelgate.gates.canary import canary_verdict
+from modelgate.openvino import evaluate as ev
 from modelgate.openvino.canary import observe_canary
 from modelgate.openvino.convert import convert, export_cached
 from modelgate.openvino.ir import layer_precision_counts

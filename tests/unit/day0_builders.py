@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import copy
-import functools
 
-import pytest
 from hypothesis import strategies as st
-
-from modelgate import contract
 
 from modelgate.gates.run import eval_config_sha256
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from cert_builders import full_marks, header, record
-from modelgate.certify.evidence import (OUTPUT_LIMIT, EvidenceError, EvidenceWriter, evidence_errors, make_header,
-                                        read_evidence, record_errors, write_evidence)
+
+from modelgate.certify.evidence import (
+    OUTPUT_LIMIT,
+    EvidenceError,
+    EvidenceWriter,
+    evidence_errors,
+    make_header,
+    read_evidence,
+    record_errors,
+    write_evidence,
+)
 from modelgate.contract import GateInputError, schema_errors
 
 

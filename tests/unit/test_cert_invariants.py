@@ -2,6 +2,8 @@
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelgate.gates import invariants as I
 
@@ -41,8 +43,10 @@ SRC = {"model.embed.weight": [10, 4], "model.l0.q.weight": [4, 4], "model.norm.w
 
 
 def test_i2_every_source_weight_maps_and_norms_and_buffers_are_explained():
-    ir = [{"name": "self.model.embed.weight", "shape": [10, 4]}, {"name": "self.model.l0.q.weight/scale", "shape": [4, 4]},
-          {"name": "Constant_1", "shape": [1, 1, 4]}, {"name": "__module.model.rotary_emb/aten::to", "shape": [1, 2, 1]}]
+    ir = [{"name": "self.model.embed.weight", "shape": [10, 4]},
+          {"name": "self.model.l0.q.weight/scale", "shape": [4, 4]},
+          {"name": "Constant_1", "shape": [1, 1, 4]},
+          {"name": "__module.model.rotary_emb/aten::to", "shape": [1, 2, 1]}]
     assert I.i2_bijection(SRC, ir)["pass"]
 
 
@@ -108,8 +112,6 @@ def test_i5_identical_tokenizers_pass_and_empty_vs_empty_fails():
     assert not I.i5_tokenizer_roundtrip(bad)["pass"]
     assert not I.i5_tokenizer_roundtrip([])["pass"]
 
-
-from hypothesis import given, strategies as st  # noqa: E402
 
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
 

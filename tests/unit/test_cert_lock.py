@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -62,7 +63,8 @@ def test_the_lock_files_path_is_irrelevant_to_the_hashes(playbooks, tmp_path):
     elsewhere.mkdir()
     moved = shutil.copy(a, elsewhere / "renamed.lock.json")
     assert json.loads(a.read_text())["playbooks"].values() and \
-        sorted(json.loads(a.read_text())["playbooks"].values()) == sorted(json.loads(open(moved).read())["playbooks"].values())
+        sorted(json.loads(a.read_text())["playbooks"].values()) == \
+        sorted(json.loads(Path(moved).read_text())["playbooks"].values())
     # checking against the moved lock still verifies, and still catches a change
     pb = playbooks / "templates" / "smoke.yaml"
     assert check_lock(pb, moved)[0] is True

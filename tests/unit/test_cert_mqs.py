@@ -7,14 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+from cert_builders import GATEWAY_CATEGORY, evidence, full_marks, record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cert_builders import GATEWAY_CATEGORY, evidence, full_marks, record
 from modelgate.contract import GateInputError, schema_errors
 from modelgate.gates import mqs
-from modelgate.gates.mqs import (CATEGORY_MAX, GATEWAYS, failure_class_for, grade_for, normalize, score,
-                                 status_for)
+from modelgate.gates.mqs import CATEGORY_MAX, GATEWAYS, failure_class_for, grade_for, normalize, score, status_for
 
 REFS = Path(__file__).resolve().parents[2] / "skills" / "model-certification" / "references"
 OTHER = ("PERF", "STAB", "COMP", "EDGE", "REGR")

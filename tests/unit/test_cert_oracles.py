@@ -1,6 +1,7 @@
 """G4 oracles as pure functions: the seed's false positives and silent skips must not recur."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelgate.gates import oracles as O
 

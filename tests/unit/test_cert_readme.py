@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from cert_builders import full_marks
+
 from modelgate.certify.readme_table import END, START, render_table, sync_readme
 from modelgate.certify.registry import evidence_row, update_registry
 from modelgate.contract import GateInputError

@@ -6,12 +6,20 @@ import io
 import multiprocessing
 
 import pytest
+from cert_builders import full_marks, record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cert_builders import full_marks, record
-from modelgate.certify.registry import (COLUMNS, GATEWAY_COLUMNS, TPS_COLUMNS, evidence_row, read_registry,
-                                        render_registry, size_category, update_registry)
+from modelgate.certify.registry import (
+    COLUMNS,
+    GATEWAY_COLUMNS,
+    TPS_COLUMNS,
+    evidence_row,
+    read_registry,
+    render_registry,
+    size_category,
+    update_registry,
+)
 from modelgate.contract import GateInputError
 
 

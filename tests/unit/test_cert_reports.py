@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
+from cert_builders import full_marks, record
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from cert_builders import full_marks, record
 from modelgate.certify.reports import render_html, render_junit, render_markdown, write_reports
 from modelgate.contract import GateInputError
 from modelgate.gates.mqs import score
@@ -110,7 +111,7 @@ def test_reports_refuse_a_score_of_other_evidence(doc, tmp_path):
 
 def test_reports_show_the_same_numbers_as_the_score(doc, written):
     s = score(doc)
-    md = open(written["markdown"]).read()
+    md = Path(written["markdown"]).read_text()
     assert f"MQS {s['raw']:.1f} / 1000" in md and s["status"] in md
     props = {p.get("name"): p.get("value") for p in ET.parse(written["junit"]).getroot().iter("property")}
     assert props["mqs.status"] == s["status"] and float(props["mqs.raw"]) == s["raw"]
@@ -119,5 +120,5 @@ def test_reports_show_the_same_numbers_as_the_score(doc, written):
 def test_reports_of_an_unfinished_run_say_it_is_incomplete(tmp_path):
     doc = full_marks(finished=None)
     paths = write_reports(doc, None, tmp_path)
-    assert "incomplete run" in open(paths["html"]).read()
+    assert "incomplete run" in Path(paths["html"]).read_text()
     ET.parse(paths["junit"])

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from cert_builders import full_marks, record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cert_builders import full_marks, record
 from modelgate.certify.markdown import fence
 from modelgate.certify.tickets import render_tickets, write_tickets
 from modelgate.gates.mqs import score
@@ -64,7 +65,7 @@ def test_tickets_are_files_and_contain_no_shell_command(tmp_path):
     assert sorted(p.rsplit("/", 1)[-1] for p in paths.values()) == [
         "ticket-G1.md", "ticket-G3.md", "ticket-G4.md", "ticket-other.md"]
     for path in paths.values():
-        text = open(path).read()
+        text = Path(path).read_text()
         outside_fences = re.sub(r"^(`{3,})text\n.*?\n\1$", "", text, flags=re.M | re.S)
         assert "gh " not in outside_fences and "$(" not in outside_fences and "```bash" not in outside_fences
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from day0_builders import json_values, mutated, pair, run_summary, task
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from day0_builders import json_values, mutated, pair, run_summary, task
 from modelgate.contract import schema_errors
 from modelgate.gates.compare import evaluate_compare
 

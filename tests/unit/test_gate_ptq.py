@@ -4,9 +4,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+from day0_builders import json_values, mutated
 from hypothesis import HealthCheck, given, settings
 
-from day0_builders import json_values, mutated
 from modelgate.contract import schema_errors
 from modelgate.gates.ptq import BENIGN_METADATA, evaluate_ptq
 from modelgate.release.recipes import get_recipe
@@ -14,7 +14,8 @@ from modelgate.release.recipes import get_recipe
 
 def obs_for(recipe="int8_asym", **over):
     """An observation shaped like the real int8 export of the tiny llama fixture."""
-    o = {"recipe": get_recipe(recipe) if isinstance(recipe, str) else recipe, "model_type": "llama", "model_kind": "llm",
+    o = {"recipe": get_recipe(recipe) if isinstance(recipe, str) else recipe, "model_type": "llama",
+         "model_kind": "llm",
          "source_weight_params": 114688, "source_weight_bytes": 114688 * 4, "source_bytes": 462176,
          "output_weight_bytes": 119728, "output_bytes": 337965,
          "layer_precision_counts": {"u8": {"count": 16, "bytes": 114688, "params": 114688},

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from day0_builders import json_values, mutated, run_summary, task
 from hypothesis import HealthCheck, given, settings
 
-from day0_builders import json_values, mutated, run_summary, task
 from modelgate.contract import schema_errors
 from modelgate.gates.run import ERROR_CODE_CLASS, NON_TERMINAL, eval_config_sha256, evaluate_run
 

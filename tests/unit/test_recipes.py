@@ -10,8 +10,14 @@ import yaml
 
 from modelgate.contract import GateInputError, failure_classes, schema_errors
 from modelgate.gates import compare, ptq, release_decision, run
-from modelgate.release.recipes import (MODE_PRIMARY_PRECISION, RECIPES_PATH, get_recipe, load_recipes,
-                                       recipe_names, recipe_problems)
+from modelgate.release.recipes import (
+    MODE_PRIMARY_PRECISION,
+    RECIPES_PATH,
+    get_recipe,
+    load_recipes,
+    recipe_names,
+    recipe_problems,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REFS = ROOT / "skills" / "day0-release" / "references"
@@ -103,8 +109,8 @@ def test_loaded_recipes_cannot_be_mutated_through_the_cache():
 
 
 def test_mode_table_covers_every_schema_mode():
-    modes = json.loads((ROOT / "modelgate" / "schemas" / "recipe.schema.json").read_text())["$defs"]["weight_compression_nncf"][
-        "properties"]["mode"]["enum"]
+    schema = json.loads((ROOT / "modelgate" / "schemas" / "recipe.schema.json").read_text())
+    modes = schema["$defs"]["weight_compression_nncf"]["properties"]["mode"]["enum"]
     assert sorted(modes) == sorted(MODE_PRIMARY_PRECISION)
 
 

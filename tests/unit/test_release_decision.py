@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from day0_builders import json_values, pair
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from day0_builders import json_values, pair
 from modelgate.contract import make_verdict, schema_errors
 from modelgate.gates.compare import evaluate_compare
 from modelgate.gates.release_decision import CLASS_DECISION, decide_release, decide_search
@@ -103,20 +103,24 @@ def test_search_chooses_the_smallest_accepted_recipe():
 
 
 def test_regression_seed_infeasible_is_emitted_for_real_when_no_recipe_meets_the_threshold():
-    v = search([{"recipe": "int8_asym", "decision": "REGRESSION"}, {"recipe": "int4_asym_g32", "decision": "INFEASIBLE"}])
+    v = search([{"recipe": "int8_asym", "decision": "REGRESSION"},
+                {"recipe": "int4_asym_g32", "decision": "INFEASIBLE"}])
     assert (v["decision"], v["failure_class"], v["exit_code"]) == ("INFEASIBLE", "INFEASIBLE", 1)
     assert v["search"]["chosen"] is None
 
 
 def test_search_with_an_undecided_recipe_is_not_infeasible():
-    v = search([{"recipe": "int8_asym", "decision": "INDETERMINATE"}, {"recipe": "int4_asym_g32", "decision": "REGRESSION"}])
+    v = search([{"recipe": "int8_asym", "decision": "INDETERMINATE"},
+                {"recipe": "int4_asym_g32", "decision": "REGRESSION"}])
     assert v["decision"] == "INDETERMINATE"
-    v = search([{"recipe": "int8_asym", "decision": "ANOMALOUS"}, {"recipe": "int4_asym_g32", "decision": "INDETERMINATE"}])
+    v = search([{"recipe": "int8_asym", "decision": "ANOMALOUS"},
+                {"recipe": "int4_asym_g32", "decision": "INDETERMINATE"}])
     assert v["decision"] == "ANOMALOUS"
 
 
 @pytest.mark.parametrize("bad", [[], None, [{"recipe": "a", "decision": "ACCEPT"}],
-                                 [{"recipe": "a", "decision": "MAYBE"}], [{"decision": "ACCEPT", "output_weight_bytes": 1}]])
+                                 [{"recipe": "a", "decision": "MAYBE"}],
+                                 [{"decision": "ACCEPT", "output_weight_bytes": 1}]])
 def test_malformed_search_results_cannot_be_decided(bad):
     v = search(bad)
     assert (v["failure_class"], v["exit_code"]) == ("USER_CONFIG_ERROR", 2)

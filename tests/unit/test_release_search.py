@@ -1,5 +1,6 @@
 """Pareto front of a recipe search (pure) and its plot."""
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelgate.gates.pareto import pareto_front
 from modelgate.release.search import plot_pareto
@@ -31,7 +32,8 @@ def test_front_members_are_undominated_and_every_other_point_is_dominated(points
     front = set(pareto_front(rows))
 
     def dominates(a, b):
-        return a["size"] <= b["size"] and a["score"] >= b["score"] and (a["size"] < b["size"] or a["score"] > b["score"])
+        no_worse = a["size"] <= b["size"] and a["score"] >= b["score"]
+        return no_worse and (a["size"] < b["size"] or a["score"] > b["score"])
     for r in rows:
         assert (r["recipe"] in front) == (not any(dominates(o, r) for o in rows if o is not r))
 

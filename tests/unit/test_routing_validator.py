@@ -3,7 +3,6 @@ import json
 import os
 from pathlib import Path
 
-
 from modelgate.cli.spine import run_command
 from modelgate.cli.validate_skills import VALIDATE_SKILLS
 from modelgate.skillpack import validate

@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from modelgate import contract
 from modelgate.gates.values import ge_tol as at_least
-from modelgate.gates.verify import (CHECK_ORDER, TOLERANCES, evaluate_verify, tolerance_problems,
-                                    tolerances_for)
+from modelgate.gates.verify import CHECK_ORDER, TOLERANCES, evaluate_verify, tolerance_problems, tolerances_for
 
 
 def good_obs(**fid):
@@ -194,7 +193,8 @@ anything = st.one_of(st.none(), st.booleans(), finite, st.floats(), st.text(max_
 @settings(max_examples=300, deadline=None)
 @given(rel=anything, cos=anything, top1=anything, greedy=anything, scale=anything,
        wf=st.sampled_from(sorted(TOLERANCES)))
-def test_any_metric_values_give_a_schema_valid_verdict_and_pass_only_inside_every_band(rel, cos, top1, greedy, scale, wf):
+def test_any_metric_values_give_a_schema_valid_verdict_and_pass_only_inside_every_band(rel, cos, top1, greedy, scale,
+                                                                                       wf):
     obs = good_obs(rel_err=rel, cosine_mean=cos, top1_agreement=top1, greedy_match=greedy, scale_ratio=scale)
     tol = tolerances_for(wf)
     v = evaluate_verify(obs, tol)
