@@ -101,8 +101,18 @@ def _seed(seed: int):
     torch.manual_seed(seed)
 
 
-def _build_decoder(r: dict, out: Path):
+def _widen_init(model) -> None:
+    """Weights of rank >= 2 from N(0, 0.15): random init with std 0.02 gives near-uniform logits; a wider
+    one makes greedy decoding decisive, so fidelity checks have real signal to compare."""
     import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.15)
+
+
+def _build_decoder(r: dict, out: Path):
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     _seed(r["seed"])
@@ -124,12 +134,7 @@ def _build_decoder(r: dict, out: Path):
     else:
         cfg = GPT2Config(n_embd=r["hidden"], n_layer=r["layers"], n_head=r["heads"], n_positions=256, **common)
         model = GPT2LMHeadModel(cfg)
-    # Random init with std 0.02 gives near-uniform logits; widen it so greedy decoding is
-    # decisive and fidelity checks have real signal to compare.
-    with torch.no_grad():
-        for _name, p in model.named_parameters():
-            if p.dim() >= 2:
-                p.normal_(0.0, 0.15)
+    _widen_init(model)
     if "train_steps" in r:
         _train_lm(model, tok, r)
     model.eval()
@@ -164,7 +169,6 @@ def _train_lm(model, tok, r: dict):
 
 
 def _build_bert(r: dict, out: Path):
-    import torch
     from transformers import BertConfig, BertForSequenceClassification
 
     _seed(r["seed"])
@@ -173,17 +177,13 @@ def _build_bert(r: dict, out: Path):
                      num_attention_heads=r["heads"], intermediate_size=2 * r["hidden"], max_position_embeddings=128,
                      num_labels=r["labels"], pad_token_id=tok.pad_token_id)
     model = BertForSequenceClassification(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() >= 2:
-                p.normal_(0.0, 0.15)
+    _widen_init(model)
     model.eval()
     model.save_pretrained(out)
     tok.save_pretrained(out)
 
 
 def _build_t5(r: dict, out: Path):
-    import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
     _seed(r["seed"])
@@ -193,10 +193,7 @@ def _build_t5(r: dict, out: Path):
                    pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                    decoder_start_token_id=tok.pad_token_id, tie_word_embeddings=False)
     model = T5ForConditionalGeneration(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() >= 2:
-                p.normal_(0.0, 0.15)
+    _widen_init(model)
     model.eval()
     model.generation_config.do_sample = False
     model.save_pretrained(out)

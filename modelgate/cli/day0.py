@@ -22,6 +22,14 @@ def _output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", help="write the verdict JSON here (file or folder)")
 
 
+def _finish(verdict: dict, evidence: dict, t0: float) -> dict:
+    """The gate's verdict with the command's evidence (paths as strings) and its wall time."""
+    verdict["evidence"].update({k: (v if isinstance(v, (str, list)) or v is None else str(v))
+                                for k, v in evidence.items()})
+    verdict["timings"]["total_s"] = round(time.monotonic() - t0, 4)
+    return verdict
+
+
 # --------------------------------------------------------------------------- gate-ptq
 
 def _ptq_args(p: argparse.ArgumentParser) -> None:
@@ -72,11 +80,7 @@ def _ptq(args: argparse.Namespace) -> Outcome:
                                  + "; ".join(errors[:5]))
         atomic_write_json(args.save_observation, obs)
         evidence["observation"] = args.save_observation
-    verdict = evaluate_ptq(obs)
-    verdict["evidence"].update({k: (v if isinstance(v, (str, list)) or v is None else str(v))
-                                for k, v in evidence.items()})
-    verdict["timings"]["total_s"] = round(time.monotonic() - t0, 4)
-    return Outcome(verdict, "ptq-verdict", args.output)
+    return Outcome(_finish(evaluate_ptq(obs), evidence, t0), "ptq-verdict", args.output)
 
 
 GATE_PTQ = Command(
@@ -100,9 +104,7 @@ def _run(args: argparse.Namespace) -> Outcome:
     t0 = time.monotonic()
     summary = read_json(args.run, "run summary")
     verdict = evaluate_run(summary, summary_records_stats(args.run, summary))
-    verdict["evidence"]["run"] = args.run
-    verdict["timings"]["total_s"] = round(time.monotonic() - t0, 4)
-    return Outcome(verdict, "run-verdict", args.output)
+    return Outcome(_finish(verdict, {"run": args.run}, t0), "run-verdict", args.output)
 
 
 GATE_RUN = Command(
@@ -139,10 +141,9 @@ def _compare(args: argparse.Namespace) -> Outcome:
     paired = None if args.no_paired else paired_from_records(args.baseline, baseline, args.candidate, candidate)
     verdict = evaluate_compare(baseline, candidate, threshold=args.threshold, relative=args.relative,
                                implausible_gain=args.implausible_gain, z=args.z, paired=paired or None)
-    verdict["evidence"].update(baseline=args.baseline, candidate=args.candidate,
-                               paired_tasks=sorted(paired) if paired else [])
-    verdict["timings"]["total_s"] = round(time.monotonic() - t0, 4)
-    return Outcome(verdict, "compare-verdict", args.output)
+    evidence = {"baseline": args.baseline, "candidate": args.candidate,
+                "paired_tasks": sorted(paired) if paired else []}
+    return Outcome(_finish(verdict, evidence, t0), "compare-verdict", args.output)
 
 
 GATE_COMPARE = Command(

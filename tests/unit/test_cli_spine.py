@@ -1,6 +1,5 @@
 """The CLI spine: every command parses, runs and emits one way; errors are verdicts; people at a terminal
 get a short summary on stderr while stdout stays one JSON verdict."""
-import ast
 import io
 import json
 import os
@@ -15,6 +14,7 @@ from modelgate import contract as c
 from modelgate.cli import spine
 from modelgate.cli.main import COMMANDS, ROOT
 from modelgate.cli.spine import Command, Outcome, run_command, run_gate
+from tests.support.source_scan import imported_modules
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -148,17 +148,6 @@ def test_defaults_given_by_a_script_fill_an_option_the_user_did_not_give():
     run_command(cmd, [], defaults={"skill_dir": "/from/script"}, tty=False)
     run_command(cmd, ["--skill-dir", "/from/user"], defaults={"skill_dir": "/from/script"}, tty=False)
     assert got == ["/from/script", "/from/user"]
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports (at any depth: lazy imports count)."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-    return names
 
 
 def test_no_module_below_the_cli_imports_the_cli():

@@ -5,27 +5,19 @@ import re
 import sys
 from pathlib import Path
 
+from tests.support.source_scan import imported_modules
+
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "modelgate"
 ALLOWED_PREFIXES = ("modelgate.gates", "modelgate.contract")
-
-
-def _imports(path: Path) -> set[str]:
-    """Every module a file imports, at any depth (a lazy import inside a function counts)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
-    return out
 
 
 def test_gates_import_only_the_standard_library_jsonschema_and_the_contract_core():
     allowed = set(sys.stdlib_module_names) | {"jsonschema", "referencing", "__future__"}
     bad = {}
     for path in sorted((ENGINE / "gates").glob("*.py")):
-        mods = [m for m in _imports(path) if m.split(".")[0] not in allowed and not m.startswith(ALLOWED_PREFIXES)]
+        mods = [m for m in imported_modules(path)
+                if m.split(".")[0] not in allowed and not m.startswith(ALLOWED_PREFIXES)]
         if mods:
             bad[path.name] = mods
     assert bad == {}
@@ -33,7 +25,7 @@ def test_gates_import_only_the_standard_library_jsonschema_and_the_contract_core
 
 def test_the_contract_core_imports_only_the_standard_library_and_jsonschema():
     allowed = set(sys.stdlib_module_names) | {"jsonschema", "referencing", "__future__"}
-    assert {m for m in _imports(ENGINE / "contract.py") if m.split(".")[0] not in allowed} == set()
+    assert {m for m in imported_modules(ENGINE / "contract.py") if m.split(".")[0] not in allowed} == set()
 
 
 # --------------------------------------------------------------------------- threshold comparisons
