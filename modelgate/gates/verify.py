@@ -64,7 +64,7 @@ CHECK_CLASS = dict(CHECK_ORDER)
 EMITTED_CLASSES = tuple(sorted(set(CHECK_CLASS.values()) | {
     "USER_CONFIG_ERROR", "MODEL_UNSUPPORTED", "CONVERSION_FAILED", "RESOURCE_EXHAUSTED", "TIMEOUT",
     "PLUGIN_CRASH", "INFERENCE_FAILED", "INFRA_TRANSIENT", "UNKNOWN"}))
-# checks that belong to the end-to-end inference (the seed's e2e_passed)
+# checks that belong to the end-to-end inference (the pipeline's e2e_passed)
 E2E_CHECKS = frozenset({"ir_loads_and_runs", "outputs_finite", "outputs_shape", "logits_not_constant",
                         "generation_not_degenerate", "fidelity_rel_err", "fidelity_cosine", "fidelity_top1",
                         "fidelity_greedy_match", "fidelity_scale_ratio"})
@@ -340,7 +340,7 @@ def evaluate_verify(observations: dict, tolerances: dict) -> dict:
     """Decide a verify-conversion verdict from observations and a tolerance row.
 
     Returns the verdict fields: pass, failure_class, decision (VERIFIED | SANE_ONLY | REJECTED |
-    NOT_JUDGED), detail, checks, metrics, next_action-free fields of the seed (verify_passed,
+    NOT_JUDGED), detail, checks, metrics, next_action-free fields of the pipeline (verify_passed,
     e2e_passed, conversion_path, task, e2e_detail, error).
     """
     if not isinstance(observations, dict):

@@ -36,7 +36,7 @@ KIND_PATH = {"hf-dir": "optimum-cli", "hf-id": "optimum-cli", "onnx": "convert_m
              "pytorch": "convert_model", "tf": "ovc", "tf-savedmodel": "convert_model", "openvino-ir": "existing"}
 # NNCF weight-compression mode for path B weight formats
 NATIVE_COMPRESSION = {"int8": "INT8_ASYM", "int4": "INT4_ASYM"}
-# failure classes after which the seed retries an export with int4
+# failure classes after which an export is retried with int4
 RETRY_INT4_CLASSES = frozenset({"RESOURCE_EXHAUSTED", "TIMEOUT"})
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")

@@ -1,4 +1,4 @@
-"""gate_compare as a pure function: every branch, the seed's bugs pinned, and arbitrary JSON in."""
+"""gate_compare as a pure function: every branch, known bugs of earlier gates pinned, and arbitrary JSON in."""
 from __future__ import annotations
 
 import math

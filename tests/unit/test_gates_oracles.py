@@ -1,4 +1,4 @@
-"""G4 oracles as pure functions: the seed's false positives and silent skips must not recur."""
+"""G4 oracles as pure functions: earlier oracles' false positives and silent skips must not recur."""
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st

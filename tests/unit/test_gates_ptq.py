@@ -1,4 +1,4 @@
-"""gate_ptq as a pure function: every class it emits, the seed's bugs pinned, arbitrary JSON in."""
+"""gate_ptq as a pure function: every class it emits, known bugs of earlier gates pinned, arbitrary JSON in."""
 from __future__ import annotations
 
 import copy

@@ -98,7 +98,7 @@ def test_scorer_errors_are_classed_by_their_structured_code(code, cls):
 
 
 def test_regression_seed_author_field_missing_is_not_a_judge_failure_by_substring():
-    # the seed matched "judge" in messages; here only the code counts
+    # matching "judge" in messages is not enough; here only the code counts
     errors = [{"code": "INFRA", "message": "judge: author field missing"}]
     v = judge(run_summary(tasks={"digits": task(errors=errors)}))
     assert v["failure_class"] == "INFRA_TRANSIENT"

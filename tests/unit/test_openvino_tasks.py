@@ -1,4 +1,4 @@
-"""Task detection reads config.json architectures (the seed read a pipeline_tag that config.json never has)."""
+"""Task detection reads config.json architectures (not a pipeline_tag, which config.json never has)."""
 import pytest
 
 from modelgate.openvino import tasks
