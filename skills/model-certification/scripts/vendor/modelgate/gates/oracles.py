@@ -5,8 +5,8 @@ Each oracle takes model output (text or token ids) and returns a plain dict
 hypothesis "this output is sound" was not refuted. Nothing here ever skips: an output an
 oracle cannot judge (no number in an arithmetic answer, empty token lists) fails.
 
-What the seed got wrong and this module must not repeat: its garbage oracle flagged
-"information" because it contains "inf"; its arithmetic oracle silently skipped
+What earlier oracles got wrong and this module must not repeat: a garbage oracle flagged
+"information" because it contains "inf"; an arithmetic oracle silently skipped
 "What is 2+2?"; "HHHH..." and "RRRR..." outputs passed.
 """
 from __future__ import annotations
