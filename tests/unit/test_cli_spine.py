@@ -86,6 +86,14 @@ def test_make_verdict_is_pure_and_emit_stamps_versions_and_the_triage_next_actio
     assert emitted["next_action"] == c.triage_hint("FIDELITY_REGRESSION") != ""
 
 
+def test_a_reader_that_closed_stdout_ends_the_command_without_a_traceback(capsys):
+    def body():
+        raise BrokenPipeError(32, "Broken pipe")
+    assert run_gate("g", body) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" not in out.err
+
+
 def test_a_tool_body_that_returns_an_int_prints_its_own_report(capsys):
     assert run_gate("tool", lambda: 3) == 3
     assert capsys.readouterr().out == ""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import sys
 import time
@@ -156,6 +157,8 @@ def run_gate(gate: str, body: Callable[[], Outcome | int], *, error_output: Call
         verdict, schema, output = result
     except SystemExit as exc:  # --help of a nested parser
         return int(exc.code or 0) if isinstance(exc.code, int) else 0
+    except BrokenPipeError:  # whoever read stdout has gone: nobody to tell
+        return _reader_gone()
     except GateError as exc:
         verdict = _error(gate, exc.failure_class, exc.detail, t0, exit_code=exc.exit_code,
                          evidence=_str_evidence(exc.evidence))
@@ -173,9 +176,21 @@ def run_gate(gate: str, body: Callable[[], Outcome | int], *, error_output: Call
         output = _safe_output(error_output)
     if verdict.get("failure_class") and schema != "envelope" and contract.schema_errors(schema, verdict):
         schema = "envelope"  # error verdicts may lack gate-specific fields; the envelope still holds
-    code = contract.emit(verdict, schema, output)
+    try:
+        code = contract.emit(verdict, schema, output)
+    except BrokenPipeError:
+        return _reader_gone()
     summarize(verdict, tty=tty)
     return code
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed the pipe (``... | head``): point stdout at /dev/null so that the
+    interpreter's final flush raises nothing, and exit 1 without a traceback."""
+    # stdout may not be a file descriptor (a test's buffer): then there is nothing to redirect
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return contract.EXIT_FAIL
 
 
 def _error(gate: str, failure_class: str, detail: str, t0: float, **extra: Any) -> dict:
