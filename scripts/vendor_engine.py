@@ -6,7 +6,8 @@ gates with nothing but the standard library and jsonschema. So each skill carrie
 ``scripts/vendor/modelgate/``, byte-identical copies of the modules its pure scripts need: the
 entry point and CLI spine, the contract core, the gates they call, and every module those import
 at module level (the closure is computed from the sources), plus the pack's JSON schemas. A
-script appends ``vendor/`` to ``sys.path``, so an installed engine always wins.
+script puts ``vendor/`` on ``sys.path`` only when no installed engine is found (an editable
+install is found only through its import hook, which a sys.path entry would shadow).
 
 The copies are GENERATED: never edit them. Run this script after changing any vendored module;
 ``--check`` (and a unit test) fails when a copy differs from its source, so they cannot drift.
