@@ -3,7 +3,7 @@
 Checks (each problem names the skill, the check and the path):
 - frontmatter: parses as YAML (a parse error makes agents load the skill with no fields at all,
   silently), only the open spec's fields, ``name`` = folder name (lowercase-hyphen, <= 64),
-  ``description`` <= 1024 characters, third person, says what the skill does, when to use it
+  ``description`` <= 1024 characters (a warning above 800), third person, says what the skill does, when to use it
   ("Use when") and when not ("Do NOT use"), no angle brackets;
 - SKILL.md line budget (error above the spec's 500 lines, warning above the house's 300);
 - every file SKILL.md references (markdown links, ``references/…``, ``scripts/…`` paths) exists;
@@ -28,6 +28,7 @@ ALLOWED_FIELDS = frozenset({"name", "description", "license", "compatibility", "
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_NAME = 64
 MAX_DESCRIPTION = 1024
+LONG_DESCRIPTION = 800   # a warning above it: a router reads a short description best (the house aims at 500-700)
 MAX_COMPATIBILITY = 500
 MAX_LINES = 500          # the open spec's recommendation: an error above it
 HOUSE_LINES = 300        # the house plan: a warning above it
@@ -73,6 +74,10 @@ def check_frontmatter(name: str, fields: dict) -> list[dict]:
         if len(desc) > MAX_DESCRIPTION:
             probs.append(_problem(name, "frontmatter.description",
                                   f"description is {len(desc)} characters (max {MAX_DESCRIPTION})"))
+        elif len(desc) > LONG_DESCRIPTION:
+            probs.append(_problem(name, "frontmatter.description",
+                                  f"description is {len(desc)} characters (above {LONG_DESCRIPTION}: move detail "
+                                  "into the body, e.g. a 'When not to use' section)", severity="warning"))
         if "<" in desc or ">" in desc:
             probs.append(_problem(name, "frontmatter.description", "description contains angle brackets"))
         if FIRST_PERSON.match(desc.strip()):
