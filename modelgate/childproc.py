@@ -5,6 +5,7 @@ written verdict, so the parent only ever sees a ``ChildResult``.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
@@ -12,8 +13,9 @@ import signal
 import subprocess
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 # Exception type names (from the child) mapped to failure classes. Data, not if-chains.
 EXCEPTION_CLASSES = {
@@ -129,10 +131,8 @@ def run_function(target: str, kwargs: dict | None = None, *, timeout: float,
 
 
 def _kill(proc):
-    try:
+    with contextlib.suppress(ProcessLookupError):
         proc.kill()
-    except ProcessLookupError:
-        pass
     proc.join(5)
 
 
@@ -150,10 +150,8 @@ def run_command(argv: Sequence[str], *, timeout: float, env: dict | None = None,
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         out, _ = proc.communicate()
         tail = (out or "")[-4000:]
         _save_log(log_path, out)

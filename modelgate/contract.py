@@ -1,23 +1,26 @@
-"""The gate contract shared by every skill: envelope, failure classes, exit codes, atomic writes.
+"""The gate contract core: vocabulary, errors, verdict envelope, schemas, strict JSON, atomic writes.
 
-Every gate follows observe -> decide -> emit. This module is the *emit* half and the
-vocabulary both halves share. It imports nothing heavy (no OpenVINO, no torch) so pure
-gates and their tests stay fast.
+Every gate follows observe -> decide -> emit. This module is what both halves share: the
+failure-class vocabulary and exit codes, the ``GateError`` family, ``check`` and
+``make_verdict`` (pure: no package metadata, no file read), and ``emit``, which stamps the
+run's facts (package versions, the default next action from the triage text) onto a verdict,
+validates it against its schema, prints it and writes it atomically.
+
+Standard library and jsonschema only: the pure gates, the vendored copies of the engine in the
+skill folders and their tests import it without OpenVINO, torch or numpy.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
 import os
 import sys
 import tempfile
-import time
-import traceback
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 SCHEMA_VERSION = "1.0"
 
@@ -25,7 +28,8 @@ EXIT_PASS = 0
 EXIT_FAIL = 1
 EXIT_INPUT = 2
 
-SCHEMA_DIR = Path(os.environ.get("MODELGATE_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
+# The pack's JSON schemas ship inside the package (and inside every vendored copy of it).
+SCHEMA_DIR = Path(os.environ.get("MODELGATE_SCHEMA_DIR", Path(__file__).resolve().parent / "schemas"))
 
 # Classes that mean "the input could not be judged" -> exit 2. Everything else that fails is exit 1.
 INPUT_CLASSES = frozenset({"USER_CONFIG_ERROR", "SOURCE_UNAVAILABLE", "UNKNOWN"})
@@ -34,36 +38,41 @@ VERSIONED_PACKAGES = ("openvino", "optimum-intel", "transformers", "torch", "nnc
                       "openvino-genai", "openvino-tokenizers")
 
 
-class GateInputError(Exception):
-    """Raised by observing code when the input cannot be judged (exit 2)."""
+# --------------------------------------------------------------------------- errors
 
-    def __init__(self, failure_class: str, detail: str, **evidence: Any):
+class GateError(Exception):
+    """A gate cannot go on: its failure class, one human sentence, evidence, and the exit code.
+
+    The exit code follows the failure class (2 for the classes in ``INPUT_CLASSES``, else 1)
+    unless given. The CLI spine turns any GateError into a verdict in the envelope.
+    """
+
+    def __init__(self, failure_class: str, detail: str, *, exit_code: int | None = None, **evidence: Any):
         super().__init__(detail)
         self.failure_class = failure_class
         self.detail = detail
         self.evidence = evidence
+        self.exit_code = exit_code if exit_code is not None else exit_code_for(False, failure_class)
 
 
-class GateFailure(Exception):
-    """Raised by observing code when it has already established a failing verdict (exit 1)."""
+class GateInputError(GateError):
+    """The input cannot be judged (missing, corrupt, out of range): raised by reading and observing code."""
 
-    def __init__(self, failure_class: str, detail: str, **evidence: Any):
-        super().__init__(detail)
-        self.failure_class = failure_class
-        self.detail = detail
-        self.evidence = evidence
+
+class GateFailure(GateError):
+    """Observing code has already established a failing verdict (e.g. an IR OpenVINO cannot read)."""
 
 
 # --------------------------------------------------------------------------- schemas
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str) -> dict:
-    """Load ``schemas/<name>.schema.json`` (name without suffix)."""
+    """Load ``modelgate/schemas/<name>.schema.json`` (name without suffix)."""
     path = SCHEMA_DIR / f"{name}.schema.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _registry():
     from referencing import Registry, Resource
 
@@ -75,7 +84,7 @@ def _registry():
     return Registry().with_resources(resources)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(name: str):
     """A Draft 2020-12 validator for the named schema, resolving refs between pack schemas."""
     from jsonschema import Draft202012Validator
@@ -91,7 +100,7 @@ def schema_errors(name: str, obj: Any) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errs]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def failure_classes() -> dict[str, str]:
     """The pack's failure-class vocabulary: name -> triage text (from the envelope schema)."""
     return {item["const"]: item["description"]
@@ -99,6 +108,69 @@ def failure_classes() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- verdicts
+
+def check(name: str, passed: bool | None, measured: Any, threshold: Any,
+          failure_class: str | None = None, detail: str | None = None) -> dict:
+    """One named check: pass (None = could not run), what was measured, the threshold."""
+    out = {"name": name, "pass": passed, "measured": json_safe(measured),
+           "threshold": json_safe(threshold)}
+    if failure_class is not None:
+        out["failure_class"] = failure_class
+    if detail is not None:
+        out["detail"] = detail
+    return out
+
+
+def exit_code_for(passed: bool, failure_class: str | None) -> int:
+    """0 on pass; 2 when a failure means the input could not be judged; 1 otherwise."""
+    if passed:
+        return EXIT_PASS
+    return EXIT_INPUT if failure_class in INPUT_CLASSES else EXIT_FAIL
+
+
+def make_verdict(gate: str, *, passed: bool, detail: str, failure_class: str | None = None,
+                 checks: Iterable[dict] = (), metrics: Mapping | None = None,
+                 evidence: Mapping | None = None, next_action: str = "",
+                 timings: Mapping | None = None, decision: str | None = None,
+                 exit_code: int | None = None, **extra: Any) -> dict:
+    """Build a verdict in the common envelope; pure. ``extra`` carries gate-specific fields.
+
+    ``versions`` stays empty and an empty ``next_action`` stays empty: ``stamp`` (called by
+    ``emit``) fills them in from the running installation and the documented triage.
+    """
+    if passed:
+        failure_class = None
+    elif failure_class is None:
+        failure_class = "UNKNOWN"
+    verdict = {
+        "schema_version": SCHEMA_VERSION,
+        "gate": gate,
+        "pass": bool(passed),
+        "exit_code": exit_code if exit_code is not None else exit_code_for(passed, failure_class),
+        "decision": decision,
+        "failure_class": failure_class,
+        "detail": detail or ("passed" if passed else "failed"),
+        "checks": list(checks),
+        "metrics": json_safe(dict(metrics or {})),
+        "evidence": {k: (str(v) if isinstance(v, Path) else v) for k, v in (evidence or {}).items()},
+        "versions": {},
+        "next_action": next_action,
+        "timings": {k: round(float(v), 4) for k, v in (timings or {}).items()},
+    }
+    verdict.update(json_safe(extra))
+    return verdict
+
+
+def error_verdict(gate: str, failure_class: str, detail: str, **extra: Any) -> dict:
+    """A failing verdict for a gate that could not proceed (input error, crash, unexpected)."""
+    return make_verdict(gate, passed=False, failure_class=failure_class, detail=detail, **extra)
+
+
+def triage_hint(failure_class: str | None) -> str:
+    """The last sentence of the documented triage for a failure class (what to do next)."""
+    text = failure_classes().get(failure_class or "", "")
+    return text.split(". ")[-1] if text else "Inspect detail and evidence."
+
 
 def versions() -> dict[str, str | None]:
     """Installed versions of the packages whose behaviour a verdict depends on."""
@@ -116,62 +188,15 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def check(name: str, passed: bool | None, measured: Any, threshold: Any,
-          failure_class: str | None = None, detail: str | None = None) -> dict:
-    """One named check: pass (None = could not run), what was measured, the threshold."""
-    out = {"name": name, "pass": passed, "measured": json_safe(measured),
-           "threshold": json_safe(threshold)}
-    if failure_class is not None:
-        out["failure_class"] = failure_class
-    if detail is not None:
-        out["detail"] = detail
-    return out
-
-
-def exit_code_for(passed: bool, failure_class: str | None) -> int:
-    if passed:
-        return EXIT_PASS
-    return EXIT_INPUT if failure_class in INPUT_CLASSES else EXIT_FAIL
-
-
-def make_verdict(gate: str, *, passed: bool, detail: str, failure_class: str | None = None,
-                 checks: Iterable[dict] = (), metrics: Mapping | None = None,
-                 evidence: Mapping | None = None, next_action: str = "",
-                 timings: Mapping | None = None, decision: str | None = None,
-                 exit_code: int | None = None, **extra: Any) -> dict:
-    """Build a verdict in the common envelope. ``extra`` carries gate-specific fields."""
-    if passed:
-        failure_class = None
-    elif failure_class is None:
-        failure_class = "UNKNOWN"
-    verdict = {
-        "schema_version": SCHEMA_VERSION,
-        "gate": gate,
-        "pass": bool(passed),
-        "exit_code": exit_code if exit_code is not None else exit_code_for(passed, failure_class),
-        "decision": decision,
-        "failure_class": failure_class,
-        "detail": detail or ("passed" if passed else "failed"),
-        "checks": list(checks),
-        "metrics": json_safe(dict(metrics or {})),
-        "evidence": {k: (str(v) if isinstance(v, Path) else v) for k, v in (evidence or {}).items()},
-        "versions": versions(),
-        "next_action": next_action or ("none" if passed else triage_hint(failure_class)),
-        "timings": {k: round(float(v), 4) for k, v in (timings or {}).items()},
-    }
-    verdict.update(json_safe(extra))
+def stamp(verdict: dict) -> dict:
+    """The facts of this run a pure verdict leaves out: package versions (when empty) and the
+    default next action (``none`` on pass, the failure class's triage otherwise). Returns ``verdict``."""
+    if isinstance(verdict, dict):
+        if not verdict.get("versions"):
+            verdict["versions"] = versions()
+        if not verdict.get("next_action"):
+            verdict["next_action"] = "none" if verdict.get("pass") else triage_hint(verdict.get("failure_class"))
     return verdict
-
-
-def triage_hint(failure_class: str | None) -> str:
-    """First sentence of the documented triage for a failure class."""
-    text = failure_classes().get(failure_class or "", "")
-    return text.split(". ")[-1] if text else "Inspect detail and evidence."
-
-
-def error_verdict(gate: str, failure_class: str, detail: str, **extra: Any) -> dict:
-    """A failing verdict for a gate that could not proceed (input error, crash, unexpected)."""
-    return make_verdict(gate, passed=False, failure_class=failure_class, detail=detail, **extra)
 
 
 def json_safe(obj: Any) -> Any:
@@ -251,66 +276,31 @@ def read_json(path: str | os.PathLike, what: str = "input") -> Any:
 
 # --------------------------------------------------------------------------- emit
 
+def verdict_path(verdict: dict, output: str | os.PathLike) -> Path:
+    """Where ``--output`` puts a verdict: the path itself if it ends in .json, else
+    ``<folder>/<gate>_result.json``."""
+    out = Path(output)
+    if out.suffix.lower() != ".json":
+        out = out / f"{verdict['gate'].replace('-', '_')}_result.json"
+    return out
+
+
 def emit(verdict: dict, schema: str = "envelope", output: str | os.PathLike | None = None,
          stream=None) -> int:
-    """Validate, print (one JSON object on stdout) and optionally write a verdict; return exit code.
+    """Stamp, validate, print (one JSON object on stdout) and optionally write a verdict; return exit code.
 
     A verdict that violates its schema is itself a bug: it is replaced by an UNKNOWN verdict
     naming the violations, so nothing invalid is ever written.
     """
     stream = stream or sys.stdout
+    stamp(verdict)
     errors = schema_errors(schema, verdict)
     if errors:
-        verdict = error_verdict(verdict.get("gate", "unknown") if isinstance(verdict, dict) else "unknown",
-                                "UNKNOWN", "internal error: verdict violates schema "
-                                f"{schema}: " + "; ".join(errors[:5]))
+        verdict = stamp(error_verdict(verdict.get("gate", "unknown") if isinstance(verdict, dict) else "unknown",
+                                      "UNKNOWN", "internal error: verdict violates schema "
+                                      f"{schema}: " + "; ".join(errors[:5])))
     if output:
-        out = Path(output)
-        if out.suffix.lower() != ".json":
-            out = out / f"{verdict['gate'].replace('-', '_')}_result.json"
-        atomic_write_json(out, verdict)
+        atomic_write_json(verdict_path(verdict, output), verdict)
     stream.write(json.dumps(verdict, indent=2) + "\n")
     stream.flush()
     return int(verdict["exit_code"])
-
-
-class GateArgumentParser(argparse.ArgumentParser):
-    """argparse that raises GateInputError instead of printing usage and exiting."""
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        raise GateInputError("USER_CONFIG_ERROR", f"bad arguments: {message}")
-
-
-def run_gate(gate: str, body: Callable[[], tuple[dict, str]], output_getter: Callable[[], Any] = lambda: None) -> int:
-    """Run a gate body that returns (verdict, schema_name); never let a traceback escape.
-
-    GateInputError -> exit-2 verdict; GateFailure -> exit-1 verdict; any other exception
-    -> UNKNOWN verdict with the exception text (the traceback goes to stderr for humans).
-    """
-    t0 = time.monotonic()
-    schema = "envelope"
-    try:
-        verdict, schema = body()
-    except SystemExit as exc:  # --help and friends
-        return int(exc.code or 0) if isinstance(exc.code, int) else 0
-    except GateInputError as exc:
-        verdict = error_verdict(gate, exc.failure_class, exc.detail, evidence=_str_evidence(exc.evidence),
-                                timings={"total_s": time.monotonic() - t0})
-    except GateFailure as exc:
-        verdict = error_verdict(gate, exc.failure_class, exc.detail, evidence=_str_evidence(exc.evidence),
-                                timings={"total_s": time.monotonic() - t0})
-    except KeyboardInterrupt:
-        verdict = error_verdict(gate, "INFRA_TRANSIENT", "interrupted by user",
-                                timings={"total_s": time.monotonic() - t0})
-    except Exception as exc:  # the contract: unexpected errors become a verdict, not a traceback
-        traceback.print_exc(file=sys.stderr)
-        verdict = error_verdict(gate, "UNKNOWN", f"{type(exc).__name__}: {exc}",
-                                timings={"total_s": time.monotonic() - t0})
-    output = output_getter()
-    if verdict.get("failure_class") and schema != "envelope" and schema_errors(schema, verdict):
-        schema = "envelope"  # error verdicts may lack gate-specific fields; the envelope still holds
-    return emit(verdict, schema, output)
-
-
-def _str_evidence(ev: Mapping) -> dict:
-    return {k: (str(v) if v is not None and not isinstance(v, (str, list)) else v) for k, v in ev.items()}

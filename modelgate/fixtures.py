@@ -1,102 +1,24 @@
-"""Tiny real-architecture models built offline, cached by a hash of their recipe.
+"""Tiny real-architecture models built offline: the recipes and their builders.
 
 Nothing here touches a hub: configs come from ``*Config(...)``, weights from
 ``from_config`` (or a few seconds of training where accuracy must mean something),
-tokenizers are trained with ``tokenizers`` on a fixed corpus. Each build is
-deterministic and lands atomically in ``<cache>/<name>-<hash>/``.
+tokenizers are trained with ``tokenizers`` on the built-in corpus (``modelgate.data``). Each
+build is deterministic and lands atomically in the build cache (``modelgate.buildcache``) as
+``<cache>/<name>-<hash>/``.
 
-Used by the tests, the demo, the benchmarks and the release/certification skills.
+Used by the tests, ``modelgate demo``, the benchmarks, and playbooks that name a ``fixture``.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import importlib.util
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Callable
 
-BUILDER_VERSION = "3"
-
-# A fixed corpus: enough text for a byte-level BPE and for the trained LLM's facts.
-OBJECTS = ["apple", "sky", "grass", "snow", "coal", "banana", "cherry", "ocean", "lemon", "plum",
-           "rose", "violet", "carrot", "pumpkin", "cloud", "ash", "leaf", "salt", "ink", "gold"]
-COLORS = ["red", "blue", "green", "white", "black", "yellow", "red", "blue", "yellow", "purple",
-          "red", "purple", "orange", "orange", "white", "gray", "green", "white", "black", "yellow"]
-NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-
-BASE_CORPUS = [
-    "the quick brown fox jumps over the lazy dog",
-    "hello world this is a small test of the tokenizer",
-    "models are converted to openvino and checked against the source",
-    "one two three four five six seven eight nine ten",
-    "a release is accepted only when the candidate matches the baseline",
-    "What is 2+2? The answer is 4. What is 3+5? The answer is 8.",
-] + [f"the color of {o} is {c} ." for o, c in zip(OBJECTS, COLORS)]
+from modelgate import data
+from modelgate.buildcache import cached_build
 
 CHAT_TEMPLATE = ("{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}</s>"
                  "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
-
-
-def color_facts() -> list[tuple[str, str]]:
-    """(prompt, answer) pairs the trained LLM fixture learns: exact-match eval data."""
-    return [(f"the color of {o} is", c) for o, c in zip(OBJECTS, COLORS)]
-
-
-def counting_lines(n: int, start: int = 0) -> list[str]:
-    """Held-out-style text from the same grammar as the trained LLM's corpus."""
-    lines = []
-    for i in range(start, start + n):
-        a = i % 6
-        lines.append(" ".join(NUMBER_WORDS[a:a + 5]))
-    return lines
-
-
-def cache_root() -> Path:
-    root = os.environ.get("MODELGATE_FIXTURE_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "modelgate" / "fixtures"
-
-
-def recipe_hash(recipe: dict) -> str:
-    from importlib import metadata
-    key = dict(recipe, _builder=BUILDER_VERSION, _transformers=metadata.version("transformers"))
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def cached_build(name: str, recipe: dict, build: Callable[[Path], None]) -> Path:
-    """Return ``<cache>/<name>-<hash>``, building it once (atomically, under a lock)."""
-    target = cache_root() / f"{name}-{recipe_hash(recipe)}"
-    if (target / ".complete").exists():
-        return target
-    with _locked(cache_root() / f".{target.name}.lock"):
-        if (target / ".complete").exists():
-            return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache_root()))
-        try:
-            build(tmp)
-            (tmp / ".complete").write_text(json.dumps(recipe, sort_keys=True))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 # --------------------------------------------------------------------------- tokenizers
@@ -179,12 +101,22 @@ def _seed(seed: int):
     torch.manual_seed(seed)
 
 
-def _build_decoder(r: dict, out: Path):
+def _widen_init(model) -> None:
+    """Weights of rank >= 2 from N(0, 0.15): random init with std 0.02 gives near-uniform logits; a wider
+    one makes greedy decoding decisive, so fidelity checks have real signal to compare."""
     import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.15)
+
+
+def _build_decoder(r: dict, out: Path):
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     _seed(r["seed"])
-    corpus = BASE_CORPUS + counting_lines(12)
+    corpus = data.base_corpus() + data.counting_lines(12)
     tok = _bpe_tokenizer(r["vocab"], corpus)
     common = dict(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                   pad_token_id=tok.pad_token_id)
@@ -202,12 +134,7 @@ def _build_decoder(r: dict, out: Path):
     else:
         cfg = GPT2Config(n_embd=r["hidden"], n_layer=r["layers"], n_head=r["heads"], n_positions=256, **common)
         model = GPT2LMHeadModel(cfg)
-    # Random init with std 0.02 gives near-uniform logits; widen it so greedy decoding is
-    # decisive and fidelity checks have real signal to compare.
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() >= 2:
-                p.normal_(0.0, 0.15)
+    _widen_init(model)
     if "train_steps" in r:
         _train_lm(model, tok, r)
     model.eval()
@@ -216,15 +143,10 @@ def _build_decoder(r: dict, out: Path):
     tok.save_pretrained(out)
 
 
-def trained_lm_corpus() -> list[str]:
-    lines = [f"the color of {o} is {c} ." for o, c in zip(OBJECTS, COLORS)]
-    return lines + counting_lines(6)
-
-
 def _train_lm(model, tok, r: dict):
     import torch
 
-    lines = trained_lm_corpus()
+    lines = data.trained_lm_corpus()
     enc = [tok(ln + " </s>")["input_ids"] for ln in lines]
     width = max(map(len, enc))
     ids = torch.full((len(enc), width), tok.pad_token_id)
@@ -247,39 +169,31 @@ def _train_lm(model, tok, r: dict):
 
 
 def _build_bert(r: dict, out: Path):
-    import torch
     from transformers import BertConfig, BertForSequenceClassification
 
     _seed(r["seed"])
-    tok = _wordpiece_tokenizer(r["vocab"], BASE_CORPUS)
+    tok = _wordpiece_tokenizer(r["vocab"], data.base_corpus())
     cfg = BertConfig(vocab_size=len(tok), hidden_size=r["hidden"], num_hidden_layers=r["layers"],
                      num_attention_heads=r["heads"], intermediate_size=2 * r["hidden"], max_position_embeddings=128,
                      num_labels=r["labels"], pad_token_id=tok.pad_token_id)
     model = BertForSequenceClassification(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() >= 2:
-                p.normal_(0.0, 0.15)
+    _widen_init(model)
     model.eval()
     model.save_pretrained(out)
     tok.save_pretrained(out)
 
 
 def _build_t5(r: dict, out: Path):
-    import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
     _seed(r["seed"])
-    tok = _unigram_tokenizer(r["vocab"], BASE_CORPUS)
+    tok = _unigram_tokenizer(r["vocab"], data.base_corpus())
     cfg = T5Config(vocab_size=len(tok), d_model=r["hidden"], d_kv=r["hidden"] // r["heads"], d_ff=2 * r["hidden"],
                    num_layers=r["layers"], num_decoder_layers=r["layers"], num_heads=r["heads"],
                    pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                    decoder_start_token_id=tok.pad_token_id, tie_word_embeddings=False)
     model = T5ForConditionalGeneration(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() >= 2:
-                p.normal_(0.0, 0.15)
+    _widen_init(model)
     model.eval()
     model.generation_config.do_sample = False
     model.save_pretrained(out)
@@ -316,20 +230,6 @@ def hf_model(name: str) -> Path:
 DIGITS_RECIPE = {"family": "digits-cnn", "seed": 7, "epochs": 30, "channels": 16}
 
 
-def digits_data():
-    """scikit-learn's digits: (x_train, y_train, x_test, y_test), images float32 in [0, 1], NCHW."""
-    import numpy as np
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)[:, None, :, :]
-    y = d.target.astype(np.int64)
-    rng = np.random.default_rng(0)
-    idx = rng.permutation(len(x))
-    split = int(0.75 * len(x))
-    return x[idx[:split]], y[idx[:split]], x[idx[split:]], y[idx[split:]]
-
-
 def make_digits_net(channels: int = 16):
     import torch.nn as nn
     return nn.Sequential(
@@ -343,7 +243,7 @@ def _build_digits(r: dict, out: Path):
     import torch
 
     _seed(r["seed"])
-    xtr, ytr, xte, yte = digits_data()
+    xtr, ytr, xte, yte = data.digits_data()
     net = make_digits_net(r["channels"])
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     xt, yt = torch.from_numpy(xtr), torch.from_numpy(ytr)

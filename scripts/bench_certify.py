@@ -2,8 +2,9 @@
 """Benchmark the certification runner on 2 cores: wall time of the smoke and mvp tiers on the
 trained fixture LLM, and the speed-up of --workers 2 over --workers 1 on the same matrix.
 
-Prints one JSON object. Targets (cold CLI runs, as a user types them): smoke < 60 s, mvp < 600 s. Exports are cached, so run it once
-to warm the caches (fixtures, exports) before trusting the numbers; --repeat takes the best.
+Prints one JSON object. Targets (cold CLI runs, as a user types them): smoke < 60 s, mvp < 600 s. Exports
+are cached, so run it once to warm the caches (fixtures, exports) before trusting the numbers; --repeat
+takes the best.
 """
 from __future__ import annotations
 

@@ -66,7 +66,8 @@ def main(argv=None) -> int:
             print(f"  {stage:38s} {secs:8.2f}")
         print(f"  first run wall {r['first_wall_s']:.2f}s, resumed run wall {r['second_wall_s']:.2f}s "
               f"(ran again: {r['second_run_ran'] or 'nothing'})")
-        print(f"  resume ratio {r['resume_ratio']:.3f} (target <= 0.1: {'met' if r['resume_ratio'] <= 0.1 else 'MISSED'})")
+        met = "met" if r["resume_ratio"] <= 0.1 else "MISSED"
+        print(f"  resume ratio {r['resume_ratio']:.3f} (target <= 0.1: {met})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

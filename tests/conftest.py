@@ -3,6 +3,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# the repository root: `from tests.support import faults` (and the engine of this checkout)
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 # No hub at test time: anything that tries to download must fail fast, not hang.

@@ -17,7 +17,7 @@ from modelgate import childproc
 # imported once by the fork server; importing must not start threads or open devices
 PRELOAD = ["numpy", "torch", "transformers", "transformers.models.auto.modeling_auto",
            "transformers.models.auto.tokenization_auto", "openvino", "openvino_genai", "openvino_tokenizers",
-           "modelgate.certify.cells", "modelgate.certify.invariants", "modelgate.openvino.infer",
+           "modelgate.certify.cells", "modelgate.certify.invariants_observe", "modelgate.openvino.infer",
            "modelgate.openvino.tokenizer_parity"]
 
 _lock = threading.Lock()

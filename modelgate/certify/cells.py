@@ -1,9 +1,9 @@
-"""What one certification cell does: the child-process bodies (observe) and the records built
-from their observations (decide, through the pure oracles and invariants).
+"""What one certification cell does: the child-process bodies that observe. Nothing here decides.
 
-``cell_body`` and ``reference_body`` run in spawned child processes (``childproc.run_function``)
+``cell_body`` and ``reference_body`` run in child processes (``cellproc.run_cell_function``)
 so that a crash or a hang of one cell becomes Crashed / Timeout evidence instead of killing the
-run. ``cell_records`` turns an observation into evidence records; the check catalog is a table.
+run. They return plain observations; ``modelgate.gates.cell_records.cell_records`` judges them
+into evidence records.
 """
 from __future__ import annotations
 
@@ -11,48 +11,12 @@ import os
 import resource
 import time
 
-from modelgate.gates import invariants as inv
-from modelgate.gates import oracles
+from modelgate.gates.cell_records import CONTRACT_PROMPTS, prompt_of
 from modelgate.openvino import infer
-
-# check key -> (check id, category, gateway, hypothesis). One table for the whole runner.
-CHECKS = {
-    "integrity": ("F-INTEG-ST-001", "COMP", "G0",
-                  "The safetensors hold exactly the tensors the config's architecture expects."),
-    "conversion": ("F-CONV-001", "COMP", "G1", "The source converts to an OpenVINO IR in this format."),
-    "load": ("F-LOAD-001", "COMP", "G1", "The model loads on the device."),
-    "infer": ("F-INFER-001", "QUAL", "G2", "Every prompt yields at least one generated token."),
-    "cell": ("F-STAB-CELL-001", "STAB", "G3", "The cell's process completes without crashing or hanging."),
-    "determinism": ("F-STAB-DETERM-001", "STAB", "G3", "Greedy output of one prompt is identical across repeats."),
-    "tps": ("F-PERF-TPS-001", "PERF", None, "Generation reaches the playbook's minimum tokens per second."),
-    "ttft": ("F-PERF-TTFT-001", "PERF", None, "Time to first token stays under the playbook's maximum."),
-    "degenerate": ("F-QUAL-DEGEN-001", "QUAL", "G4", "The output is not degenerate (empty, control characters, "
-                                                     "runs or loops)."),
-    "arithmetic": ("F-QUAL-ARITH-001", "QUAL", None, "The model answers the arithmetic question correctly."),
-    "exact": ("F-QUAL-EXACT-001", "QUAL", "G4", "The model gives the known exact answer."),
-    "reference": ("F-REGR-REF-001", "REGR", "G4", "Greedy tokens agree with the safetensors ground truth within "
-                                                  "the format's tolerance."),
-    "edge": ("F-EDGE-001", "EDGE", "G2", "Edge-case input still yields generated tokens without failure."),
-    "serve": ("F-SERVE-001", "COMP", "G2", "The serving endpoint answers a chat completion."),
-    "i1": ("F-CONTRACT-I1-001", "REGR", "G4", "I-1: the IR's logits and greedy output match the source."),
-    "i2": ("F-CONTRACT-I2-001", "COMP", "G0", "I-2: every source weight maps to an IR constant; no unexplained extras."),
-    "i3": ("F-CONTRACT-I3-001", "COMP", "G0", "I-3: the IR's weight precisions are what the format promises."),
-    "i4": ("F-CONTRACT-I4-001", "REGR", "G0", "I-4: dequantized IR weight statistics match the source."),
-    "i5": ("F-CONTRACT-I5-001", "COMP", "G1", "I-5: HF and openvino-tokenizers agree on ids and text."),
-}
 
 # OpenVINO runtime properties per format: fp32 must run in f32 to be a round-trip identity check
 FORMAT_RUNTIME_CONFIG = {"openvino-fp32": {"INFERENCE_PRECISION_HINT": "f32"}}
 IR_FORMATS = ("openvino-fp32", "openvino-fp16", "openvino-int8", "openvino-int4")
-CONTRACT_PROMPTS = ("the color of sky is", "one two three", "hello world this is")
-
-
-def record(rid: str, cell: dict, key: str, outcome: str, reason: str, output=None, metrics=None) -> dict:
-    """An evidence record for check ``key`` of the catalog."""
-    check_id, category, gateway, hypothesis = CHECKS[key]
-    return {"id": rid, "cell": {k: cell[k] for k in ("format", "device", "modality", "scenario")},
-            "category": category, "gateway": gateway, "check": check_id, "hypothesis": hypothesis,
-            "outcome": outcome, "reason": reason or outcome, "output": output, "metrics": metrics or {}}
 
 
 def _peak_rss_mb() -> float:
@@ -195,10 +159,6 @@ def reference_body(source_dir: str, run_prompts: list[str], chats: dict, max_new
             "retokenized": {key: [r["retokens"] for r in rs] for key, rs in chat.items()}}
 
 
-def _prompt_of(item) -> str:
-    return item["prompt"] if isinstance(item, dict) else item
-
-
 def cell_body(cell: dict, source_dir: str, ir_dir: str | None, max_new_tokens: int, threads: int = 1,
               serve: dict | None = None, contract_ids: list | None = None) -> dict:
     """Run one cell; return observations (never a verdict). ``cell`` is a ``CellSpec`` dict."""
@@ -223,7 +183,7 @@ def cell_body(cell: dict, source_dir: str, ir_dir: str | None, max_new_tokens: i
         obs["load_error"] = f"{type(exc).__name__}: {exc}"[:1000]
         return obs
     obs["load_ms"] = (time.perf_counter() - t0) * 1000.0
-    prompts = [_prompt_of(i) for i in cell["items"]]
+    prompts = [prompt_of(i) for i in cell["items"]]
     if modality == "chat":
         obs["outputs"] = engine.chat(prompts, max_new_tokens)
     elif modality == "serve":
@@ -246,7 +206,7 @@ def cell_body(cell: dict, source_dir: str, ir_dir: str | None, max_new_tokens: i
 def _contract_body(source_dir: str, ir_dir: str, fmt: str, device: str, max_new_tokens: int,
                    contract_ids: list) -> dict:
     """I-1..I-5 observations: tensors (I-2..I-4), KV-cache greedy run with logits (I-1), tokenizers (I-5)."""
-    from modelgate.certify import invariants as observe
+    from modelgate.certify import invariants_observe as observe
     from modelgate.openvino.convert import find_ir_xml
     from modelgate.openvino.tokenizer_parity import tokenizer_parity
 
@@ -262,133 +222,3 @@ def _contract_body(source_dir: str, ir_dir: str, fmt: str, device: str, max_new_
     return {"load_ok": True, "tensors": tensors, "ir": ir, "tokenizer": samples, "peak_rss_mb": _peak_rss_mb()}
 
 
-# --------------------------------------------------------------------------- records (parent side, pure)
-
-def _outcome(passed: bool) -> str:
-    return "Corroborated" if passed else "Falsified"
-
-
-def _m(obs: dict, extra: dict | None = None) -> dict:
-    out = {"peak_rss_mb": obs.get("peak_rss_mb")}
-    out.update(extra or {})
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def cell_records(cell: dict, obs: dict, ref: dict, doc: dict, duration_ms: float) -> list[dict]:
-    """Evidence records of a finished cell, judged by the pure oracles and invariants."""
-    cid = cell["id"]
-    recs: list[dict] = []
-    if cell["modality"] == "contract":
-        return _contract_records(cell, obs, ref, doc, duration_ms)
-    recs.append(record(f"{cid}@cell", cell, "cell", "Corroborated", f"completed in {duration_ms:.0f} ms",
-                       metrics={"duration_ms": duration_ms}))
-    if not obs.get("load_ok"):
-        recs.append(record(f"{cid}@load", cell, "load", "Falsified", f"load failed: {obs.get('load_error')}"))
-        return recs
-    if cell["modality"] != "serve":  # a served model is loaded by the server, not by this cell
-        recs.append(record(f"{cid}@load", cell, "load", "Corroborated", f"loaded in {obs.get('load_ms', 0):.0f} ms",
-                           metrics=_m(obs, {"load_ms": obs.get("load_ms")})))
-    outs = obs["outputs"]
-    kind = cell["kind"]
-    oc = doc.get("oracles", {})
-    gates = doc.get("gates", {})
-    if cell["modality"] == "serve":
-        answered = [o for o in outs if isinstance(o.get("text"), str)]
-        recs.append(record(f"{cid}@serve", cell, "serve", _outcome(bool(outs) and len(answered) == len(outs)),
-                           f"{len(answered)}/{len(outs)} chat completions answered",
-                           metrics=_m(obs, {"duration_ms": sum(o.get("duration_ms", 0.0) for o in outs)})))
-    else:
-        empty = [i for i, o in enumerate(outs) if not o.get("tokens") and not o.get("text")]
-        if kind != "edge":
-            recs.append(record(f"{cid}@infer", cell, "infer", _outcome(not empty and bool(outs)),
-                               f"{len(outs) - len(empty)}/{len(outs)} prompts produced tokens"
-                               + (f"; empty or failed: {empty}" if empty else "")))
-    # PERF (run modality: genai/transformers timings)
-    if cell["modality"] == "run":
-        toks = sum(len(o.get("tokens") or []) for o in outs)
-        dur = sum(o.get("duration_ms", 0.0) for o in outs)
-        tps = toks / (dur / 1000.0) if dur > 0 else 0.0
-        if "min_tokens_per_s" in gates:
-            ok = toks > 0 and tps >= gates["min_tokens_per_s"]
-            recs.append(record(f"{cid}@tps", cell, "tps", _outcome(ok),
-                               f"{tps:.1f} tokens/s ({toks} tokens) vs minimum {gates['min_tokens_per_s']}",
-                               metrics=_m(obs, {"tokens_per_s": tps, "duration_ms": dur})))
-        ttfts = [o["ttft_ms"] for o in outs if isinstance(o.get("ttft_ms"), (int, float))]
-        ttft = max(ttfts) if ttfts else obs.get("ttft_ms")
-        if "max_ttft_ms" in gates:
-            ok = isinstance(ttft, (int, float)) and ttft <= gates["max_ttft_ms"]
-            recs.append(record(f"{cid}@ttft", cell, "ttft", _outcome(ok),
-                               f"time to first token {ttft if ttft is None else round(ttft, 1)} ms vs maximum "
-                               f"{gates['max_ttft_ms']}", metrics=_m(obs, {"ttft_ms": ttft})))
-    items = cell["items"]
-    per_output = [(i, o) for i, o in enumerate(outs)]
-    deg_cfg = {k: v for k, v in oc.get("degenerate", {}).items() if k != "enabled"}
-    if kind in ("prompts", "arithmetic", "exact") and oc.get("degenerate", {}).get("enabled", True):
-        for i, o in per_output:
-            r = oracles.degenerate_output(o.get("text"), deg_cfg)
-            recs.append(record(f"{cid}@degenerate-{i}", cell, "degenerate", _outcome(r["pass"]), r["reason"],
-                               output=o.get("text")))
-    if kind == "arithmetic" and oc.get("arithmetic", {}).get("enabled", True):
-        for i, (q, o) in enumerate(zip(items, outs)):
-            r = oracles.arithmetic_answer(q, o.get("text") or "")
-            recs.append(record(f"{cid}@arithmetic-{i}", cell, "arithmetic", _outcome(r["pass"]),
-                               f"{q!r}: {r['reason']}", output=o.get("text")))
-    if kind == "exact" and oc.get("exact", {}).get("enabled", True):
-        for i, (pair, o) in enumerate(zip(items, outs)):
-            r = oracles.exact_answer(o.get("text"), pair["answer"])
-            recs.append(record(f"{cid}@exact-{i}", cell, "exact", _outcome(r["pass"]),
-                               f"{pair['prompt']!r}: {r['reason']}", output=o.get("text")))
-    if kind == "edge":
-        for i, o in per_output:
-            ok = bool(o.get("tokens") or o.get("text")) and not o.get("error")
-            recs.append(record(f"{cid}@edge-{i}", cell, "edge", _outcome(ok),
-                               f"{o.get('prompt')!r}: " + (o.get("error") or f"{len(o.get('tokens') or [])} tokens"),
-                               output=o.get("text")))
-    if kind == "determinism":
-        by_prompt: dict[str, list] = {}
-        for o in outs:
-            by_prompt.setdefault(o.get("prompt"), []).append(o.get("tokens"))
-        for i, (p, runs) in enumerate(by_prompt.items()):
-            ok = len(runs) >= 2 and all(r == runs[0] for r in runs) and bool(runs[0])
-            recs.append(record(f"{cid}@determinism-{i}", cell, "determinism", _outcome(ok),
-                               f"{p!r}: {len(runs)} runs {'identical' if ok else 'differ or are empty'}"))
-    if kind in ("prompts", "arithmetic", "exact") and oc.get("reference", {}).get("enabled", True) \
-            and cell["modality"] in ("run", "chat"):
-        recs.append(_reference_record(cell, outs, ref, doc))
-    return recs
-
-
-def _reference_record(cell: dict, outs: list, ref: dict, doc: dict) -> dict:
-    cid = cell["id"]
-    thr = doc.get("gates", {}).get("reference_agreement", {}).get(cell["format"],
-                                                                   oracles.REFERENCE_TOLERANCE[cell["format"]])
-    if cell["modality"] == "chat":
-        key = cell["scenario"]
-        refs = ref.get("retokenized", {}).get(key, [])
-        mine = [o.get("retokens", []) for o in outs]
-    else:
-        refs = [ref.get("run", {}).get(_prompt_of(i), {}).get("tokens", []) for i in cell["items"]]
-        mine = [o.get("tokens") or [] for o in outs]
-    pairs = [{"tokens": a, "reference": b} for a, b in zip(mine, refs)]
-    if len(refs) != len(mine):
-        pairs = []
-    r = oracles.reference_agreement(pairs, thr)
-    return record(f"{cid}@reference", cell, "reference", _outcome(r["pass"]), r["reason"],
-                  metrics={"agreement": r["measured"]} if r["measured"] is not None else {})
-
-
-def _contract_records(cell: dict, obs: dict, ref: dict, doc: dict, duration_ms: float) -> list[dict]:
-    cid, fmt = cell["id"], cell["format"]
-    t = obs["tensors"]
-    prompts = [{"src_logits": ref["contract"][p]["first_logits"], "ir_logits": obs["ir"][p]["first_logits"],
-                "src_tokens": ref["contract"][p]["tokens"], "ir_tokens": obs["ir"][p]["tokens"]}
-               for p in CONTRACT_PROMPTS if p in obs["ir"] and p in ref.get("contract", {})]
-    results = {"i1": inv.i1_roundtrip(prompts, fmt), "i2": inv.i2_bijection(t["source"], t["ir"]),
-               "i3": inv.i3_no_silent_fallback(fmt, t["precision_counts"]),
-               "i4": inv.i4_statistics(t["stat_pairs"], fmt), "i5": inv.i5_tokenizer_roundtrip(obs["tokenizer"])}
-    recs = [record(f"{cid}@cell", cell, "cell", "Corroborated", f"completed in {duration_ms:.0f} ms",
-                   metrics={"duration_ms": duration_ms, "peak_rss_mb": obs.get("peak_rss_mb")})]
-    for key, r in results.items():
-        metrics = r["measured"] if key == "i1" and isinstance(r["measured"], dict) else {}
-        recs.append(record(f"{cid}@{key}", cell, key, _outcome(r["pass"]), r["reason"], metrics=metrics))
-    return recs

@@ -6,7 +6,7 @@ import functools
 KNOWN_DEVICES = ("CPU", "GPU", "NPU")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def available_devices() -> list[str]:
     """Device families OpenVINO reports (``GPU.0`` counts as ``GPU``)."""
     import openvino as ov

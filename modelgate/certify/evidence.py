@@ -12,8 +12,9 @@ import datetime as _dt
 import os
 import platform
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modelgate.contract import GateInputError, atomic_write_json, json_safe, read_json, schema_errors, versions
 
@@ -173,7 +174,7 @@ class EvidenceWriter:
         write_evidence(self.path, self._doc)
         return self.document
 
-    def __enter__(self) -> "EvidenceWriter":
+    def __enter__(self) -> EvidenceWriter:
         return self
 
     def __exit__(self, *exc) -> None:

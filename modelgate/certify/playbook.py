@@ -18,10 +18,12 @@ from pathlib import Path
 from modelgate.contract import GateInputError
 from modelgate.gates.oracles import parse_arithmetic
 
-SKILL_DIR = Path(__file__).resolve().parent.parent.parent / "skills" / "model-certification"
-PLAYBOOK_DIR = SKILL_DIR / "playbooks"
-SCHEMA_PATH = PLAYBOOK_DIR / "playbook.schema.json"
-TEMPLATE_DIR = PLAYBOOK_DIR / "templates"
+SKILL = "model-certification"
+# inside a skill folder: the playbook schema and the tier templates
+SCHEMA_FILE = Path("playbooks") / "playbook.schema.json"
+TEMPLATES = Path("playbooks") / "templates"
+# the repository's skill folder (tests, benchmarks); a run reads the folder it is given
+PLAYBOOK_DIR = Path(__file__).resolve().parents[2] / "skills" / SKILL / "playbooks"
 TIERS = ("smoke", "mvp", "quick", "standard", "deep")
 POLICIES = ("stop-on-first", "stop-on-p0", "collect-all", "fail-fast")
 DEFAULTS = {"seed": 0, "timeout_ms": 60000, "workers": 1, "failure_policy": "stop-on-p0", "max_new_tokens": 8,
@@ -53,18 +55,27 @@ class CellSpec:
         return asdict(self)
 
 
-@functools.lru_cache(maxsize=None)
-def _validator():
+def _skill(skill_dir: str | Path | None) -> Path:
+    from modelgate.skillpack import skill_dir as find_skill
+
+    return find_skill(SKILL, skill_dir)
+
+
+@functools.cache
+def _validator(schema_path: str):
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
 
-def schema_errors(doc) -> list[str]:
-    """Every reason ``doc`` is not a valid (merged) playbook."""
-    errs = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+def schema_errors(doc, skill_dir: str | Path | None = None) -> list[str]:
+    """Every reason ``doc`` is not a valid (merged) playbook, by the skill folder's playbook schema."""
+    path = _skill(skill_dir) / SCHEMA_FILE
+    if not path.is_file():
+        raise GateInputError("USER_CONFIG_ERROR", f"the skill folder has no playbook schema: {path}")
+    errs = sorted(_validator(str(path.resolve())).iter_errors(doc), key=lambda e: list(e.absolute_path))
     return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errs]
 
 
@@ -102,32 +113,33 @@ def merge(template: dict, playbook: dict) -> dict:
     return out
 
 
-def load_template(tier: str) -> dict:
-    """The tier template as written (validated when merged)."""
+def load_template(tier: str, skill_dir: str | Path | None = None) -> dict:
+    """The tier template as written in the skill folder's ``playbooks/templates`` (validated when merged)."""
     if tier not in TIERS:
         raise GateInputError("USER_CONFIG_ERROR", f"unknown tier {tier!r}; one of {TIERS}")
-    return _read_yaml(TEMPLATE_DIR / f"{tier}.yaml", "tier template")
+    return _read_yaml(_skill(skill_dir) / TEMPLATES / f"{tier}.yaml", "tier template")
 
 
-def load_playbook(path: str | Path, tier: str | None = None) -> dict:
-    """Read, merge over the tier template, fill defaults and validate. Bad input -> GateInputError."""
+def load_playbook(path: str | Path, tier: str | None = None, *, skill_dir: str | Path | None = None) -> dict:
+    """Read, merge over the tier template of the skill folder (``skill_dir``, else the repository's),
+    fill defaults and validate. Bad input -> GateInputError."""
     path = Path(path)
     raw = _read_yaml(path, "playbook")
     # unknown fields in the playbook itself are rejected before merging hides them
     pre = merge({"name": "x", "model": {"fixture": "llama"}, "model_family": "x", "tier": "smoke",
                  "matrix": {"formats": ["safetensors"], "devices": ["CPU"], "modalities": ["run"]},
                  "scenarios": [{"name": "x", "kind": "prompts", "prompts": ["x"]}]}, raw)
-    errs = [e for e in schema_errors(pre) if "Additional properties" in e or "additional properties" in e]
+    errs = [e for e in schema_errors(pre, skill_dir) if "Additional properties" in e or "additional properties" in e]
     if errs:
         raise GateInputError("USER_CONFIG_ERROR", f"playbook {path}: " + "; ".join(errs[:5]))
     chosen = tier or raw.get("tier")
     if chosen is None:
         raise GateInputError("USER_CONFIG_ERROR", f"playbook {path} names no tier and --tier was not given")
-    doc = merge(DEFAULTS, merge(load_template(chosen), raw))
+    doc = merge(DEFAULTS, merge(load_template(chosen, skill_dir), raw))
     doc["tier"] = chosen
     if "name" not in raw:
         doc["name"] = path.stem
-    errs = schema_errors(doc)
+    errs = schema_errors(doc, skill_dir)
     if errs:
         raise GateInputError("USER_CONFIG_ERROR", f"playbook {path} (tier {chosen}): " + "; ".join(errs[:5]))
     _check_semantics(doc, path)
@@ -157,8 +169,8 @@ def scenario_items(scenario: dict, seed: int) -> list:
     """The scenario's prompts or pairs, shuffled by ``seed`` and cut to ``samples``."""
     if scenario["kind"] == "exact":
         if "pairs_from" in scenario:
-            from modelgate import fixtures
-            items = [{"prompt": p, "answer": a} for p, a in fixtures.color_facts()]
+            from modelgate import data
+            items = [{"prompt": p, "answer": a} for p, a in data.color_facts()]
         else:
             items = [dict(p) for p in scenario["pairs"]]
     else:
@@ -207,7 +219,8 @@ def resolve_model(doc: dict) -> tuple[Path, dict]:
         try:
             src = Path(snapshot_download(model["hf_id"], local_files_only=True))
         except Exception as exc:  # not cached: the run cannot be judged
-            raise GateInputError("SOURCE_UNAVAILABLE", f"{model['hf_id']} is not in the local hub cache: {exc}") from exc
+            raise GateInputError("SOURCE_UNAVAILABLE",
+                                 f"{model['hf_id']} is not in the local hub cache: {exc}") from exc
     if not (src / "config.json").is_file() or not list(src.glob("*.safetensors")):
         raise GateInputError("USER_CONFIG_ERROR", f"{src} is not a Hugging Face folder with safetensors")
     irs = {fmt: (base / p).resolve() for fmt, p in model.get("ir", {}).items()}

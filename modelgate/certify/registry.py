@@ -15,11 +15,12 @@ import io
 import math
 import os
 import statistics
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from modelgate.contract import GateInputError, atomic_write_text
-from modelgate.certify.mqs import GATEWAYS, checked_score
+from modelgate.gates.mqs import GATEWAYS, checked_score
 
 # evidence cell format / device -> the code used in tps_<format>_<device> column names
 FORMAT_CODES = {"safetensors": "st", "openvino-fp32": "ov_fp32", "openvino-fp16": "ov_fp16",

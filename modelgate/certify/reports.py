@@ -10,12 +10,12 @@ import html
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from modelgate.certify.markdown import cell, fence, inline
 from modelgate.contract import atomic_write_text
-from modelgate.certify.mqs import CATEGORY_MAX, checked_score
+from modelgate.gates.mqs import CATEGORY_MAX, checked_score
 
 REPORT_FILES = {"html": "report.html", "junit": "report.junit.xml", "markdown": "report.md"}
 # outcome -> JUnit child element (None: a passing testcase)
@@ -163,10 +163,12 @@ def render_markdown(evidence: Mapping, score: Mapping) -> str:
     lines = [f"# Certification of {inline(evidence['model'])}", "",
              f"**{score['status']}** — MQS {score['raw']:.1f} / 1000 (normalized {score['normalized']:.2f}, "
              f"grade {score['grade']}); tier {inline(evidence['tier'])}, playbook {inline(evidence['playbook'])} "
-             f"(sha256 `{evidence['playbook_sha256'][:12]}`, lock: {inline(evidence.get('playbook_lock', 'not recorded'))}).",
+             f"(sha256 `{evidence['playbook_sha256'][:12]}`, "
+             f"lock: {inline(evidence.get('playbook_lock', 'not recorded'))}).",
              "", "| gateway | guards | result | executed | reason |", "|---|---|---|---|---|"]
     for g, v in score["gateways"].items():
-        lines.append(f"| {g} | {v['name']} | {'pass' if v['pass'] else 'FAIL'} | {v['executed']} | {cell(v['reason'])} |")
+        lines.append(f"| {g} | {v['name']} | {'pass' if v['pass'] else 'FAIL'} | {v['executed']} "
+                     f"| {cell(v['reason'])} |")
     lines += ["", "| category | points | max | corroborated / executed | skipped |", "|---|---|---|---|---|"]
     for c, v in score["categories"].items():
         lines.append(f"| {c} | {v['points']:.1f} | {v['max']:g} | {v['corroborated']} / {v['executed']} | "

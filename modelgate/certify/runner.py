@@ -17,12 +17,11 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from modelgate import childproc
-from modelgate.certify import cells as C
-from modelgate.certify.cellproc import run_cell_function
 from modelgate.certify import devices as D
-from modelgate.certify.playbook import (CONVERSION_SCENARIO, CellSpec, expand, model_label,
-                                        resolve_model)
+from modelgate.certify.cellproc import run_cell_function
+from modelgate.certify.playbook import CONVERSION_SCENARIO, CellSpec, expand, model_label, resolve_model
 from modelgate.contract import GateInputError, atomic_write_json
+from modelgate.gates import cell_records as C
 
 FAILED = ("Falsified", "Crashed", "Timeout")
 GROUND_TRUTH_SCENARIO = "ground-truth"
@@ -146,24 +145,15 @@ def run_playbook(doc: dict, out_dir: str | Path, *, workers: int | None = None, 
                        "device": "CPU", "modality": "run", "scenario": GROUND_TRUTH_SCENARIO}
             if ref_res.ok:
                 ref = ref_res.value
-                info = ref.get("loading_info", {})
-                bad = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys",
-                                                                     "mismatched_keys")}
-                add(C.record(f"{gt_cell['id']}@integrity", gt_cell, "integrity",
-                             "Falsified" if bad else "Corroborated",
-                             f"safetensors vs architecture: {bad}" if bad else
-                             "every expected tensor present, none unexpected"))
-            else:
-                add(C.record(f"{gt_cell['id']}@integrity", gt_cell, "integrity",
-                             "Crashed" if ref_res.failure_class != "TIMEOUT" else "Timeout",
-                             f"ground truth failed: {ref_res.failure_class}: {ref_res.detail}"))
+            add(C.integrity_record(gt_cell, ref.get("loading_info", {}) if ref_res.ok else None,
+                                   None if ref_res.ok else f"{ref_res.failure_class}: {ref_res.detail}",
+                                   timed_out=ref_res.failure_class == "TIMEOUT"))
             for fmt, fut in conv_futures.items():
                 ir, detail = fut.result()
                 irs[fmt] = ir
                 ccell = {"id": f"{fmt}/CPU/contract/{CONVERSION_SCENARIO}", "format": fmt, "device": "CPU",
                          "modality": "contract", "scenario": CONVERSION_SCENARIO}
-                add(C.record(f"{ccell['id']}@conversion", ccell, "conversion",
-                             "Corroborated" if ir else "Falsified", detail))
+                add(C.record(f"{ccell['id']}@conversion", ccell, "conversion", C.outcome(ir is not None), detail))
                 prog.advance(f"convert {fmt}")
             # phase 2: the matrix
             pending = list(cells)
@@ -219,7 +209,7 @@ def _param_count(source: Path) -> int | None:
         n = 0
         for f in sorted(source.glob("*.safetensors")):
             with safe_open(str(f), "np") as fh:
-                for k in fh.keys():
+                for k in fh.keys():  # noqa: SIM118 - a safetensors handle, not a dict
                     shape = fh.get_slice(k).get_shape()
                     size = 1
                     for d in shape:
@@ -231,11 +221,11 @@ def _param_count(source: Path) -> int | None:
 
 
 def _ground_truth(doc: dict, cells: list[CellSpec], source: Path, threads: int) -> childproc.ChildResult:
-    run_prompts = sorted({C._prompt_of(i) for c in cells if c.modality == "run" for i in c.items})
+    run_prompts = sorted({C.prompt_of(i) for c in cells if c.modality == "run" for i in c.items})
     chats = {}
     for c in cells:
         if c.modality == "chat" and c.scenario not in chats:
-            chats[c.scenario] = [C._prompt_of(i) for i in c.items]
+            chats[c.scenario] = [C.prompt_of(i) for i in c.items]
     timeout = max(REFERENCE_TIMEOUT_FLOOR_S, doc["timeout_ms"] / 1000.0)
     return run_cell_function("modelgate.certify.cells:reference_body",
                                   {"source_dir": str(source), "run_prompts": run_prompts, "chats": chats,
@@ -280,8 +270,9 @@ def _run_cell(cell: CellSpec, doc: dict, source: Path, ir: Path | None, threads:
 
 def _finish(evidence: dict, out: Path, registry, readme) -> dict:
     """Score, registry row, README table and the three reports (the scoring engineer's functions)."""
-    from modelgate.certify import readme_table, registry as reg, reports
-    from modelgate.certify.mqs import score
+    from modelgate.certify import readme_table, reports
+    from modelgate.certify import registry as reg
+    from modelgate.gates.mqs import score
 
     result = score(evidence)
     atomic_write_json(out / "score.json", result)

@@ -5,13 +5,12 @@ fence is longer than any backtick run inside it, so it cannot escape into the ti
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from modelgate.certify.markdown import fence, inline
 from modelgate.contract import atomic_write_text, failure_classes
-from modelgate.certify.mqs import checked_score
-from modelgate.gates.mqs import FAILED_OUTCOMES, GATEWAYS
+from modelgate.gates.mqs import FAILED_OUTCOMES, GATEWAYS, checked_score
 
 UNGATED = "other"
 

@@ -19,8 +19,8 @@ import math
 from typing import Any
 
 from modelgate.contract import check, make_verdict
-from modelgate.gates.values import ABS_TOL, REL_TOL, gt_tol, is_count, is_number, short
 from modelgate.gates.run import evaluate_run
+from modelgate.gates.values import ABS_TOL, REL_TOL, gt_tol, is_count, is_number, short
 
 GATE = "gate-compare"
 # scale -> full range of the score. Explicit in every run summary, never guessed from the value.

@@ -1,16 +1,15 @@
 """Contract invariants I-1..I-5 of an OpenVINO IR against its safetensors source: the pure decisions.
 
-The observing half (``modelgate.certify.invariants``) reads the IR, the safetensors and both
+The observing half (``modelgate.certify.invariants_observe``) reads the IR, the safetensors and both
 tokenizers and hands plain dicts to these functions. Each returns
 ``{"pass": bool, "reason": str, "measured": ..., "threshold": ...}``. No vacuous passes:
 nothing compared (no tensors, no prompts, empty token lists on both sides) is a failure.
 """
 from __future__ import annotations
 
-import math
 import re
 
-from modelgate.gates.values import is_number
+from modelgate.gates.values import gt_tol, is_number, lt_tol
 
 # I-1: per format, first-step logits of the IR vs the source and whole greedy sequences.
 #   max_rel_logit_diff: max |ir - src| / (max(src) - min(src)) over prompts
@@ -88,11 +87,10 @@ def i1_roundtrip(prompts, fmt: str, tolerance: dict | None = None) -> dict:
     measured = {"max_rel_logit_diff": max(diffs), "top1_agreement": top1 / n, "sequence_match": seq / n,
                 "prompts": n}
     fails = []
-    if measured["max_rel_logit_diff"] > tol["max_rel_logit_diff"] and not math.isclose(
-            measured["max_rel_logit_diff"], tol["max_rel_logit_diff"], rel_tol=1e-9):
+    if gt_tol(measured["max_rel_logit_diff"], tol["max_rel_logit_diff"]):
         fails.append(f"logit diff {measured['max_rel_logit_diff']:.2e} > {tol['max_rel_logit_diff']:.2e}")
     for key, lim in (("top1_agreement", "min_top1_agreement"), ("sequence_match", "min_sequence_match")):
-        if measured[key] < tol[lim] and not math.isclose(measured[key], tol[lim], rel_tol=1e-9):
+        if lt_tol(measured[key], tol[lim]):
             fails.append(f"{key} {measured[key]:.3f} < {tol[lim]}")
     if fails:
         return _result(False, "round trip diverges: " + "; ".join(fails), measured, tol)
@@ -187,8 +185,7 @@ def i3_no_silent_fallback(fmt: str, precision_counts: dict) -> dict:
     if foreign:
         return _result(False, f"weights in {foreign}, which {fmt} does not promise (silent fallback)", measured,
                        promise)
-    if primary < promise["min_primary_share"] and not math.isclose(primary, promise["min_primary_share"],
-                                                                     rel_tol=1e-9):
+    if lt_tol(primary, promise["min_primary_share"]):
         return _result(False, f"only {primary:.1%} of weights in {promise['primary']} "
                               f"(< {promise['min_primary_share']:.0%})", measured, promise)
     return _result(True, f"weights in {sorted(precision_counts)} as {fmt} promises ({primary:.1%} primary)",
@@ -204,7 +201,7 @@ def i4_statistics(pairs, fmt: str, tolerance: dict | None = None) -> dict:
     tol = dict(_known(STAT_TOLERANCE, fmt), **(tolerance or {}))
     if not isinstance(pairs, list) or not pairs:
         return _result(False, "no tensor pairs were compared", None, tol)
-    worst = {k: (0.0, None) for k in STAT_KEYS}
+    worst = dict.fromkeys(STAT_KEYS, (0.0, None))
     for p in pairs:
         src, ir = p.get("src"), p.get("ir")
         if not isinstance(src, dict) or not isinstance(ir, dict) or \
@@ -220,7 +217,7 @@ def i4_statistics(pairs, fmt: str, tolerance: dict | None = None) -> dict:
     measured = {k: {"drift": v[0], "tensor": v[1]} for k, v in worst.items()}
     measured["tensors"] = len(pairs)
     fails = [f"{k} drift {worst[k][0]:.3g} > {tol[k]} ({worst[k][1]})" for k in STAT_KEYS
-             if worst[k][0] > tol[k] and not math.isclose(worst[k][0], tol[k], rel_tol=1e-9)]
+             if gt_tol(worst[k][0], tol[k])]
     if fails:
         return _result(False, "statistics drift: " + "; ".join(fails), measured, tol)
     return _result(True, f"{len(pairs)} tensors within tolerance (worst std drift {worst['std'][0]:.2e})",

@@ -8,9 +8,11 @@ none of them computes a score of its own.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from modelgate.contract import GateInputError, schema_errors
+from modelgate.contract import GateInputError, check, make_verdict, schema_errors
+from modelgate.gates.values import ge_tol, gt_tol
 
 SCHEMA_VERSION = "1.0"
 MAX_RAW = 1000.0
@@ -28,20 +30,11 @@ FAIL_GRADE = "F"
 CERTIFIED_RAW = 850.0
 PROVISIONAL_RAW = 700.0
 STATUSES = ("CERTIFIED", "PROVISIONAL", "BLOCKED", "PENDING")
-# tolerance for threshold comparisons: a score that is a threshold up to float noise meets it
-TOLERANCE = 1e-9
-
-
-def at_least(value: float, threshold: float) -> bool:
-    """value >= threshold, with a tolerance so float noise cannot flip a boundary."""
-    return value > threshold or math.isclose(value, threshold, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
-
-
 def normalize(raw: float) -> float:
     """Map raw 0..1000 to 0..100 logarithmically: 100 * log(1 + 9x) / log(10), x = raw / 1000."""
     if not isinstance(raw, (int, float)) or isinstance(raw, bool) or not math.isfinite(raw):
         raise GateInputError("USER_CONFIG_ERROR", f"raw score must be a finite number, got {raw!r}")
-    if raw < 0 or raw > MAX_RAW and not math.isclose(raw, MAX_RAW, abs_tol=TOLERANCE):
+    if raw < 0 or gt_tol(raw, MAX_RAW):
         raise GateInputError("USER_CONFIG_ERROR", f"raw score must be within 0..{MAX_RAW:g}, got {raw!r}")
     x = min(max(raw / MAX_RAW, 0.0), 1.0)
     return 100.0 * math.log(1.0 + 9.0 * x) / math.log(10.0)
@@ -50,7 +43,7 @@ def normalize(raw: float) -> float:
 def grade_for(normalized: float) -> str:
     """Letter grade of a normalized score (>=97 A+, >=93 A, >=90 A-, >=83 B, >=70 C, >=60 D, else F)."""
     for floor, grade in GRADE_FLOORS:
-        if at_least(normalized, floor):
+        if ge_tol(normalized, floor):
             return grade
     return FAIL_GRADE
 
@@ -60,13 +53,13 @@ def status_for(raw: float, gateways_pass: bool, executed: int) -> str:
     PROVISIONAL for 700 <= raw < 850, CERTIFIED for raw >= 850."""
     if executed <= 0:
         return "PENDING"
-    if not gateways_pass or not at_least(raw, PROVISIONAL_RAW):
+    if not gateways_pass or not ge_tol(raw, PROVISIONAL_RAW):
         return "BLOCKED"
-    return "CERTIFIED" if at_least(raw, CERTIFIED_RAW) else "PROVISIONAL"
+    return "CERTIFIED" if ge_tol(raw, CERTIFIED_RAW) else "PROVISIONAL"
 
 
 def _tally(records: list[dict], key: str, value: str) -> dict:
-    counts = {o: 0 for o in OUTCOMES}
+    counts = dict.fromkeys(OUTCOMES, 0)
     for rec in records:
         if rec[key] == value:
             counts[rec["outcome"]] += 1
@@ -170,3 +163,45 @@ def failure_class_for(result: Mapping) -> str | None:
     if status in STATUS_CLASS:
         return STATUS_CLASS[status]
     return "GATEWAY_FAILED" if not result["gateways_pass"] else "MQS_BELOW_THRESHOLD"
+
+
+# the fields that identify a score and decide it; a score given alongside evidence must agree on them
+IDENTITY_FIELDS = ("model", "playbook_sha256", "tier", "raw", "status", "grade")
+
+
+def checked_score(evidence: Mapping, given: Mapping | None = None) -> dict:
+    """Score ``evidence``; if a score was given too, refuse it unless it is this evidence's score."""
+    fresh = score(evidence)
+    if given is not None:
+        differ = [k for k in IDENTITY_FIELDS if given.get(k) != fresh[k]]
+        if differ:
+            raise GateInputError("USER_CONFIG_ERROR", f"the score given does not belong to this evidence "
+                                 f"({', '.join(differ)} differ); re-score the evidence")
+    return fresh
+
+
+def score_checks(result: dict) -> list[dict]:
+    """One check per gateway and per category, and the status check, from an MQS score."""
+    out = [check(f"gateway_{g}", v["pass"], {"executed": v["executed"], "failed_records": v["failed_records"]},
+                 "executed evidence and no Falsified/Crashed/Timeout record",
+                 None if v["pass"] else "GATEWAY_FAILED", v["reason"]) for g, v in result["gateways"].items()]
+    out += [check(f"category_{c}", None if not v["executed"] else v["corroborated"] == v["executed"],
+                  {"points": v["points"], "corroborated": v["corroborated"], "executed": v["executed"]},
+                  {"max": v["max"]}, detail="no executed evidence: 0 points" if not v["executed"] else None)
+            for c, v in result["categories"].items()]
+    status_ok = result["status"] in PASSING_STATUSES
+    out.append(check("status", status_ok, {"raw": result["raw"], "status": result["status"]},
+                     "raw >= 700 with every gateway passing", failure_class_for(result)))
+    return out
+
+
+def score_verdict(gate: str, result: dict, detail_prefix: str = "", **extra) -> dict:
+    """The verdict of an MQS score: passes for CERTIFIED/PROVISIONAL, its checks from ``score_checks``."""
+    cls = failure_class_for(result)
+    detail = (f"{detail_prefix}{result['model']}: {result['status']}, MQS {result['raw']:.1f}/1000 "
+              f"(normalized {result['normalized']:.2f}, grade {result['grade']})")
+    if result["failed_gateways"]:
+        detail += f"; failed gateways {', '.join(result['failed_gateways'])}"
+    return make_verdict(gate, passed=cls is None, failure_class=cls, detail=detail, decision=result["status"],
+                        checks=score_checks(result), metrics={"raw": result["raw"], "normalized": result["normalized"]},
+                        score=result, **extra)

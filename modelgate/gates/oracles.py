@@ -5,8 +5,8 @@ Each oracle takes model output (text or token ids) and returns a plain dict
 hypothesis "this output is sound" was not refuted. Nothing here ever skips: an output an
 oracle cannot judge (no number in an arithmetic answer, empty token lists) fails.
 
-What the seed got wrong and this module must not repeat: its garbage oracle flagged
-"information" because it contains "inf"; its arithmetic oracle silently skipped
+What earlier oracles got wrong and this module must not repeat: a garbage oracle flagged
+"information" because it contains "inf"; an arithmetic oracle silently skipped
 "What is 2+2?"; "HHHH..." and "RRRR..." outputs passed.
 """
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+
+from modelgate.gates.values import ge_tol
 
 # --------------------------------------------------------------------------- degenerate output
 
@@ -238,7 +240,7 @@ def reference_agreement(pairs, min_agreement: float) -> dict:
         if worst is None or s < scores[worst]:
             worst = i
     mean = sum(scores) / len(scores)
-    ok = mean >= min_agreement or math.isclose(mean, min_agreement, rel_tol=1e-9, abs_tol=1e-9)
+    ok = ge_tol(mean, min_agreement, abs_tol=1e-9)
     return {"pass": ok, "reason": f"mean greedy-token agreement {mean:.3f} {'>=' if ok else '<'} {min_agreement} "
                                   f"over {len(scores)} prompts (worst: prompt {worst}, {scores[worst]:.3f})",
             "measured": round(mean, 6), "threshold": min_agreement}

@@ -30,14 +30,24 @@ def is_fraction(value: Any) -> bool:
     return is_number(value) and 0 < value <= 1
 
 
-def le_tol(a: float, b: float) -> bool:
+def le_tol(a: float, b: float, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> bool:
     """a <= b, with a difference within tolerance counting as equal."""
-    return a <= b or math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+    return a <= b or math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
-def gt_tol(a: float, b: float) -> bool:
+def ge_tol(a: float, b: float, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> bool:
+    """a >= b, with a difference within tolerance counting as equal."""
+    return le_tol(b, a, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+def gt_tol(a: float, b: float, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> bool:
     """a > b by more than the tolerance."""
-    return not le_tol(a, b)
+    return not le_tol(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+def lt_tol(a: float, b: float, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> bool:
+    """a < b by more than the tolerance."""
+    return not ge_tol(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
 def short(value: Any, limit: int = 80) -> str:

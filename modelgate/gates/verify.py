@@ -10,11 +10,10 @@ regression, not the other way round.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from modelgate.contract import check
-from modelgate.gates.values import ABS_TOL, REL_TOL, is_count, is_number
+from modelgate.gates.values import ge_tol, is_count, is_number, le_tol
 
 GATE = "verify-conversion"
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4")
@@ -65,19 +64,10 @@ CHECK_CLASS = dict(CHECK_ORDER)
 EMITTED_CLASSES = tuple(sorted(set(CHECK_CLASS.values()) | {
     "USER_CONFIG_ERROR", "MODEL_UNSUPPORTED", "CONVERSION_FAILED", "RESOURCE_EXHAUSTED", "TIMEOUT",
     "PLUGIN_CRASH", "INFERENCE_FAILED", "INFRA_TRANSIENT", "UNKNOWN"}))
-# checks that belong to the end-to-end inference (the seed's e2e_passed)
+# checks that belong to the end-to-end inference (the pipeline's e2e_passed)
 E2E_CHECKS = frozenset({"ir_loads_and_runs", "outputs_finite", "outputs_shape", "logits_not_constant",
                         "generation_not_degenerate", "fidelity_rel_err", "fidelity_cosine", "fidelity_top1",
                         "fidelity_greedy_match", "fidelity_scale_ratio"})
-def at_least(value: float, threshold: float) -> bool:
-    """value >= threshold, with a tolerance for float noise at the boundary."""
-    return value >= threshold or math.isclose(value, threshold, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
-def at_most(value: float, threshold: float) -> bool:
-    return value <= threshold or math.isclose(value, threshold, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
 def tolerance_problems(tol: Any) -> list[str]:
     """Why a tolerance set is unusable (empty list = usable). Every key must be present."""
     if not isinstance(tol, dict):
@@ -123,7 +113,8 @@ def _conversion_checks(obs: dict) -> list[dict]:
         return [_fail("conversion", None, "conversion record with ok", "no conversion record observed")]
     if conv["ok"]:
         return [_pass("conversion", conv.get("conversion_path"), "converted or existing IR", conv.get("detail"))]
-    c = _fail("conversion", conv.get("failure_class"), "exporter exit 0", str(conv.get("detail") or "conversion failed"))
+    c = _fail("conversion", conv.get("failure_class"), "exporter exit 0",
+              str(conv.get("detail") or "conversion failed"))
     c["failure_class"] = conv.get("failure_class") or "CONVERSION_FAILED"
     return [c]
 
@@ -156,7 +147,8 @@ def _weights_check(w: Any) -> dict:
     if not isinstance(w, dict) or not is_count(w.get("scanned")) or not is_count(w.get("nonfinite")):
         return _fail("weights_finite", None, "0 NaN/Inf weights", "weight scan missing (fail closed)")
     if w["nonfinite"]:
-        names = ", ".join(f"{c.get('name')} ({c.get('nonfinite')})" for c in w.get("constants", []) if isinstance(c, dict))
+        names = ", ".join(f"{c.get('name')} ({c.get('nonfinite')})" for c in w.get("constants", [])
+                          if isinstance(c, dict))
         return _fail("weights_finite", w["nonfinite"], 0, f"{w['nonfinite']} NaN/Inf values in IR constants: {names}")
     return _pass("weights_finite", f"0 of {w['scanned']}", 0)
 
@@ -181,7 +173,8 @@ def _output_checks(outputs: Any) -> list[dict]:
         exp_kind = o.get("expected_dtype_kind")
         if exp_kind and not str(o.get("dtype", "")).startswith(exp_kind):
             bad_shape.append(f"{o.get('name')}: dtype {o.get('dtype')} is not {exp_kind}*")
-    nonfinite = sum(o.get("nan", 0) + o.get("inf", 0) for o in outputs if isinstance(o, dict) and is_count(o.get("nan")) and is_count(o.get("inf")))
+    nonfinite = sum(o.get("nan", 0) + o.get("inf", 0) for o in outputs
+                    if isinstance(o, dict) and is_count(o.get("nan")) and is_count(o.get("inf")))
     finite = (_fail("outputs_finite", {"nonfinite": nonfinite, "elements": total}, "0 NaN/Inf, non-empty",
                     "; ".join(bad_finite)) if bad_finite
               else _pass("outputs_finite", {"nonfinite": 0, "elements": total}, "0 NaN/Inf, non-empty"))
@@ -202,7 +195,8 @@ def _config_checks(integ: dict) -> list[dict]:
             out.append(_fail(name, diffs, [], f"{what}: malformed observation"))
         elif diffs:
             out.append(_fail(name, diffs, [], f"{what} disagree: " + ", ".join(
-                f"{d.get('key')}={d.get('config')} vs {d.get('ir', d.get('source'))}" for d in diffs if isinstance(d, dict))))
+                f"{d.get('key')}={d.get('config')} vs {d.get('ir', d.get('source'))}"
+                for d in diffs if isinstance(d, dict))))
         else:
             out.append(_pass(name, [], [], what))
     return out
@@ -216,7 +210,8 @@ def _tokenizer_checks(tok: Any) -> list[dict]:
         return [_fail(names[0], None, "tokenizer observation", "malformed tokenizer observation")] + [
             _not_run(n, "no tokenizer observation") for n in names[1:]]
     if tok.get("error"):
-        return [_fail(names[0], tok.get("error"), "tokenizer runs", f"tokenizer parity failed to run: {tok['error']}")] + [
+        return [_fail(names[0], tok.get("error"), "tokenizer runs",
+                      f"tokenizer parity failed to run: {tok['error']}")] + [
             _not_run(n, "tokenizer did not run") for n in names[1:]]
     present = tok.get("present") or {}
     if not (present.get("tokenizer") and present.get("detokenizer")):
@@ -234,7 +229,8 @@ def _tokenizer_checks(tok: Any) -> list[dict]:
     return [_pass(names[0], present, "both present"),
             (_fail(names[1], f"{ids_bad}/{n} texts differ", 0, "OpenVINO tokenizer ids differ from Hugging Face" + ex)
              if ids_bad else _pass(names[1], f"0/{n} texts differ", 0)),
-            (_fail(names[2], f"{det_bad}/{n} texts differ", 0, "OpenVINO detokenizer text differs from Hugging Face decode")
+            (_fail(names[2], f"{det_bad}/{n} texts differ", 0,
+                   "OpenVINO detokenizer text differs from Hugging Face decode")
              if det_bad else _pass(names[2], f"0/{n} texts differ", 0))]
 
 
@@ -252,8 +248,8 @@ def _degenerate_checks(deg: Any) -> list[dict]:
     if deg is None:
         return [_not_run("logits_not_constant", "no logits observed"),
                 _not_run("generation_not_degenerate", "not a generative task")]
-    out = [_not_above_source("logits_not_constant", deg.get("rows"), deg.get("equal_rows"), deg.get("src_equal_rows", 0),
-                             "positions", "equal-logit counts missing",
+    out = [_not_above_source("logits_not_constant", deg.get("rows"), deg.get("equal_rows"),
+                             deg.get("src_equal_rows", 0), "positions", "equal-logit counts missing",
                              "rows of all-equal logits: the head produces no signal")]
     if deg.get("sequences") is None:
         out.append(_not_run("generation_not_degenerate", "not a generative task"))
@@ -305,11 +301,11 @@ def _fidelity_checks(fid: Any, tol: dict, generative: bool) -> list[dict]:
             out.append(_fail(name, value, threshold, f"{key} missing or non-finite (fail closed)"))
             continue
         if direction == "max":
-            ok, shown = at_most(value, threshold), f"<= {threshold}"
+            ok, shown = le_tol(value, threshold), f"<= {threshold}"
         elif direction == "min":
-            ok, shown = at_least(value, threshold), f">= {threshold}"
+            ok, shown = ge_tol(value, threshold), f">= {threshold}"
         else:
-            ok, shown = at_most(abs(value - 1.0), threshold), f"1 +/- {threshold}"
+            ok, shown = le_tol(abs(value - 1.0), threshold), f"1 +/- {threshold}"
         out.append(_pass(name, value, shown) if ok else
                    _fail(name, value, shown, f"{key}={value:.6g} outside {shown}"))
     return out
@@ -322,7 +318,8 @@ def _first_failure(checks: list[dict]) -> dict | None:
 
 
 def _skip_after(checks: list[dict], stage_failed: str) -> list[dict]:
-    return [_not_run(name, f"{stage_failed} failed") for name, _ in CHECK_ORDER if name not in {c["name"] for c in checks}]
+    done = {c["name"] for c in checks}
+    return [_not_run(name, f"{stage_failed} failed") for name, _ in CHECK_ORDER if name not in done]
 
 
 def _e2e_detail(obs: dict) -> str:
@@ -343,7 +340,7 @@ def evaluate_verify(observations: dict, tolerances: dict) -> dict:
     """Decide a verify-conversion verdict from observations and a tolerance row.
 
     Returns the verdict fields: pass, failure_class, decision (VERIFIED | SANE_ONLY | REJECTED |
-    NOT_JUDGED), detail, checks, metrics, next_action-free fields of the seed (verify_passed,
+    NOT_JUDGED), detail, checks, metrics, next_action-free fields of the pipeline (verify_passed,
     e2e_passed, conversion_path, task, e2e_detail, error).
     """
     if not isinstance(observations, dict):

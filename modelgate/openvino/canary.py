@@ -6,18 +6,15 @@ excluded; load time, time to first token (TTFT), time per output token (TPOT) an
 throughput come from genai's ``PerfMetrics`` of the measured request.
 
 ``observe_canary`` runs the body in a child process and returns a plain dict; the pure
-``canary_verdict`` decides pass / DEPLOYMENT_HEALTH_FAILED from it.
+``modelgate.gates.canary.canary_verdict`` decides pass / DEPLOYMENT_HEALTH_FAILED from it.
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 from modelgate import childproc
-from modelgate.contract import check, make_verdict
 
-GATE = "deploy-canary"
 CANARY_PROMPT = "the color of sky is"
 CANARY_NEW_TOKENS = 8
 CANARY_RUNS = 5
@@ -88,35 +85,3 @@ def observe_canary(ir_dir: str | Path, *, llm: bool, device: str = "CPU", sample
         return {"ok": False, "kind": "llm" if llm else "runtime", "device": device,
                 "error_class": res.failure_class, "error": res.detail, "seconds": res.seconds}
     return dict(res.value, ok=True, seconds=res.seconds)
-
-
-def _positive(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
-
-
-def canary_verdict(obs: dict) -> dict:
-    """Pure: pass when the served model loaded, answered, and every latency is finite and positive."""
-    checks = [check("loaded_and_answered", bool(obs.get("ok")), obs.get("error") or "ok", "no error",
-                    None if obs.get("ok") else "DEPLOYMENT_HEALTH_FAILED")]
-    if obs.get("ok"):
-        keys = (("load_ms", "ttft_ms", "tpot_ms", "throughput_tok_s") if obs.get("kind") == "llm"
-                else ("load_ms", "latency_ms", "throughput_inf_s"))
-        for k in keys:
-            ok = _positive(obs.get(k))
-            checks.append(check(k, ok, obs.get(k), "> 0 and finite", None if ok else "DEPLOYMENT_HEALTH_FAILED"))
-        checks.append(check("output_finite", obs.get("output_finite") is True, obs.get("output_finite"), True,
-                            None if obs.get("output_finite") is True else "DEPLOYMENT_HEALTH_FAILED"))
-        if obs.get("kind") == "llm":
-            got, want = obs.get("generated_tokens"), obs.get("requested_tokens")
-            ok = isinstance(got, int) and got == want and bool(str(obs.get("output_text", "")).strip())
-            checks.append(check("tokens_generated", ok, got, want, None if ok else "DEPLOYMENT_HEALTH_FAILED"))
-    failed = [c for c in checks if c["pass"] is False]
-    passed = not failed
-    metrics = {k: v for k, v in obs.items() if k in ("load_ms", "ttft_ms", "tpot_ms", "throughput_tok_s",
-                                                    "latency_ms", "throughput_inf_s", "generated_tokens")}
-    detail = (f"served on {obs.get('device')} via {'openvino-genai LLMPipeline' if obs.get('kind') == 'llm' else 'OpenVINO runtime'}"
-              if passed else "deploy canary failed: " + "; ".join(f"{c['name']}={c['measured']}" for c in failed))
-    return make_verdict(GATE, passed=passed, failure_class=None if passed else "DEPLOYMENT_HEALTH_FAILED",
-                        detail=detail[:1500], checks=checks, metrics=metrics,
-                        next_action="none" if passed else "Load the candidate by hand on the target device; "
-                        "check the plugin log and the IR's runtime info.")

@@ -36,7 +36,7 @@ KIND_PATH = {"hf-dir": "optimum-cli", "hf-id": "optimum-cli", "onnx": "convert_m
              "pytorch": "convert_model", "tf": "ovc", "tf-savedmodel": "convert_model", "openvino-ir": "existing"}
 # NNCF weight-compression mode for path B weight formats
 NATIVE_COMPRESSION = {"int8": "INT8_ASYM", "int4": "INT4_ASYM"}
-# failure classes after which the seed retries an export with int4
+# failure classes after which an export is retried with int4
 RETRY_INT4_CLASSES = frozenset({"RESOURCE_EXHAUSTED", "TIMEOUT"})
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
@@ -74,13 +74,14 @@ class Conversion:
 # --------------------------------------------------------------------------- source detection
 
 def _looks_like_path(model: str) -> bool:
-    return (model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or os.sep in model and not HUB_ID.match(model)
+    return (model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
+            or os.sep in model and not HUB_ID.match(model)
             or Path(model).suffix.lower() in SUFFIX_KIND or model.endswith((".safetensors", ".bin")))
 
 
 def _hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
     """Can we open a TCP connection to the hub within ``timeout``? (DNS included, bounded by a thread.)"""
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0"):
+    if any(os.environ.get(var, "") not in ("", "0") for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return False
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
     host = re.sub(r"^https?://", "", endpoint).split("/")[0].split(":")[0]
@@ -120,7 +121,8 @@ def _check_onnx(path: Path) -> None:
         import onnx
         onnx.load_model(str(path), load_external_data=False)
     except Exception as exc:  # any parse error means the file is not ONNX
-        raise GateInputError("USER_CONFIG_ERROR", f"{path} is not a valid ONNX model: {type(exc).__name__}: {exc}") from exc
+        raise GateInputError("USER_CONFIG_ERROR",
+                             f"{path} is not a valid ONNX model: {type(exc).__name__}: {exc}") from exc
 
 
 def _check_ir_xml(path: Path) -> None:
@@ -128,7 +130,8 @@ def _check_ir_xml(path: Path) -> None:
     if not head.startswith(b"<?xml") and b"<net" not in head:
         raise GateInputError("USER_CONFIG_ERROR", f"{path} is not an OpenVINO IR .xml file")
     if not path.with_suffix(".bin").is_file():
-        raise GateInputError("USER_CONFIG_ERROR", f"{path} has no weights file {path.with_suffix('.bin').name} beside it")
+        raise GateInputError("USER_CONFIG_ERROR",
+                             f"{path} has no weights file {path.with_suffix('.bin').name} beside it")
 
 
 def find_ir_xml(path: str | os.PathLike) -> Path:
@@ -410,7 +413,7 @@ def export_cached(model_dir: str | os.PathLike, weight_format: str = "fp32", tas
     Returns the IR folder. Raises RuntimeError when the export fails (callers that need a verdict
     should call ``convert`` directly).
     """
-    from modelgate import fixtures
+    from modelgate.buildcache import cached_build
 
     model_dir = Path(model_dir)
     v = versions()
@@ -423,4 +426,4 @@ def export_cached(model_dir: str | os.PathLike, weight_format: str = "fp32", tas
         if not conv.ok:
             raise RuntimeError(f"export of {model_dir} ({weight_format}) failed: {conv.failure_class}: {conv.detail}")
 
-    return fixtures.cached_build(f"export-{model_dir.name}-{weight_format}", recipe, build)
+    return cached_build(f"export-{model_dir.name}-{weight_format}", recipe, build)

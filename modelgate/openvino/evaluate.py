@@ -48,19 +48,19 @@ EMBEDDING_SENTENCES = [
 
 def digits_samples() -> list[dict]:
     """The 450 held-out digits images (id, image, label)."""
-    from modelgate import fixtures
+    from modelgate import data
 
-    _, _, x, y = fixtures.digits_data()
+    _, _, x, y = data.digits_data()
     return [{"id": i, "input": x[i].tolist(), "reference": int(y[i])} for i in range(len(y))]
 
 
-# 1797 digits, 75 % train split in fixtures.digits_data -> 450 held-out images
+# 1797 digits, 75 % train split in data.digits_data -> 450 held-out images
 DIGITS_TEST_SAMPLES = 450
 
 
 def digits_fingerprint() -> tuple[int, str]:
     """(samples, sha256) of the digits test set without importing scikit-learn (keeps a resumed run fast):
-    the hash of the data file scikit-learn ships plus the split recipe of ``fixtures.digits_data``."""
+    the hash of the data file scikit-learn ships plus the split recipe of ``modelgate.data.digits_data``."""
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")
@@ -72,10 +72,10 @@ def digits_fingerprint() -> tuple[int, str]:
 
 def exact_match_samples() -> list[dict]:
     """Prompts with one known next word: the trained LLM's color facts and counting sequences."""
-    from modelgate import fixtures
+    from modelgate import data
 
-    items = [{"id": f"color-{i}", "input": p, "reference": a} for i, (p, a) in enumerate(fixtures.color_facts())]
-    words = fixtures.NUMBER_WORDS
+    items = [{"id": f"color-{i}", "input": p, "reference": a} for i, (p, a) in enumerate(data.color_facts())]
+    words = data.NUMBER_WORDS
     for start in range(6):
         for length in range(2, 5):
             items.append({"id": f"count-{start}-{length}", "input": " ".join(words[start:start + length]),
@@ -85,9 +85,9 @@ def exact_match_samples() -> list[dict]:
 
 def perplexity_samples() -> list[dict]:
     """Lines of the trained LLM's grammar (color facts and counting lines)."""
-    from modelgate import fixtures
+    from modelgate import data
 
-    lines = fixtures.trained_lm_corpus()
+    lines = data.trained_lm_corpus()
     return [{"id": f"line-{i}", "input": ln, "reference": None} for i, ln in enumerate(lines)]
 
 
@@ -351,7 +351,8 @@ def run_evaluation(ir_dir: str | Path, eval_config: dict, out_dir: str | Path, *
         tasks[name] = entry
     status = "COMPLETED" if all(t["status"] == "COMPLETED" for t in tasks.values()) else "FAILED"
     summary = {"schema_version": "1.0", "run_id": run_id, "variant": variant, "model": model_label,
-               "artifact_sha256": sha, "eval_config": eval_config, "eval_config_sha256": eval_config_sha256(eval_config),
+               "artifact_sha256": sha, "eval_config": eval_config,
+               "eval_config_sha256": eval_config_sha256(eval_config),
                "status": status, "tasks": tasks, "timings": {"seconds": round(time.monotonic() - t0, 4)}}
     errs = schema_errors("run-summary", summary)
     if errs:

@@ -105,7 +105,8 @@ def source_causal_lm(model_dir: str, prompts_ids: list[list[int]], max_new_token
     return {"runs": runs, "seconds": time.monotonic() - t0}
 
 
-def greedy_tokens(xml: str, prompts_ids: list[list[int]], max_new_tokens: int = 8, device: str = "CPU") -> list[list[int]]:
+def greedy_tokens(xml: str, prompts_ids: list[list[int]], max_new_tokens: int = 8,
+                  device: str = "CPU") -> list[list[int]]:
     """Greedy new-token ids per prompt from an OpenVINO decoder IR (run it in a child process)."""
     return [r["generated"] for r in ov_causal_lm(xml, prompts_ids, max_new_tokens, device)["runs"]]
 

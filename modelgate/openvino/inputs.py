@@ -1,7 +1,7 @@
 """Seeded, realistic inputs per modality: real tokenized prompts for text, seeded random values
 in each input's valid range for vision/audio/raw tensors -- never zeros.
 
-Zeros of the minimum shape (the seed's choice) hide silent corruption (a zeroed weight times a
+Zeros of the minimum shape (a common choice) hide silent corruption (a zeroed weight times a
 zero input is still zero) and can produce legitimate NaN (normalising an all-zero signal).
 """
 from __future__ import annotations

@@ -26,6 +26,7 @@ def read_model(xml_or_model: Any):
     """An ``ov.Model`` from a path (folder or .xml) or an existing model."""
     if isinstance(xml_or_model, (str, os.PathLike)):
         import openvino as ov
+
         from modelgate.openvino.convert import find_ir_xml
         return ov.Core().read_model(str(find_ir_xml(Path(xml_or_model))))
     return xml_or_model

@@ -30,9 +30,9 @@ PRESETS = {"mixed": "MIXED", "performance": "PERFORMANCE"}
 
 def calibration_texts() -> list[str]:
     """Local calibration text for data-aware LLM compression: the trained LM's own grammar."""
-    from modelgate import fixtures
+    from modelgate import data
 
-    return fixtures.trained_lm_corpus() + fixtures.counting_lines(6, start=6)
+    return data.calibration_text()
 
 
 def copy_side_files(src_dir: Path, out_dir: Path) -> list[str]:
@@ -127,8 +127,9 @@ def static_int8_body(ir_xml: str, out_dir: str, nncf_cfg: dict, calibration_sour
             "nncf_kwargs": {"preset": nncf_cfg.get("preset", "mixed"), "subset_size": kwargs["subset_size"]}}
 
 
-def quantize(recipe: dict, baseline_ir: str | Path, out_dir: str | Path, *, calibration_source: str | Path | None = None,
-             tokenizer_dir: str | Path | None = None, timeout: float = 900.0) -> childproc.ChildResult:
+def quantize(recipe: dict, baseline_ir: str | Path, out_dir: str | Path, *,
+             calibration_source: str | Path | None = None, tokenizer_dir: str | Path | None = None,
+             timeout: float = 900.0) -> childproc.ChildResult:
     """Quantize the fp32 IR in ``baseline_ir`` (folder or .xml) into ``out_dir`` per ``recipe``.
 
     Returns the child's result; ``value`` holds what NNCF was asked to do and how long it took.

@@ -1,7 +1,7 @@
 """Task detection as data tables: architecture / model type -> optimum-intel task -> OV model class.
 
-The seed read ``pipeline_tag`` from config.json, which config.json never has, so nearly
-every model fell back to text generation. Here the task comes from ``architectures``
+Reading ``pipeline_tag`` from config.json (as earlier tools did) finds nothing, since config.json
+never has one, so nearly every model fell back to text generation. Here the task comes from ``architectures``
 (and ``model_type`` where the architecture name is ambiguous), and an unknown
 architecture is an explicit error, not a guess.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# Every task the seed's table named, plus the ones optimum-intel exports that a user meets.
+# Every task of the original pipeline's table, plus the ones optimum-intel exports that a user meets.
 KNOWN_TASKS = (
     "text-generation", "text-generation-with-past",
     "text2text-generation", "text2text-generation-with-past",

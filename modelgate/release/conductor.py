@@ -8,17 +8,19 @@ conductor observes and sequences; every decision is made by a pure gate function
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from modelgate.contract import GateInputError, make_verdict, versions
+from modelgate.gates.canary import canary_verdict
 from modelgate.gates.compare import evaluate_compare
 from modelgate.gates.ptq import evaluate_ptq
 from modelgate.gates.release_decision import decide_release
 from modelgate.gates.run import evaluate_run
 from modelgate.openvino import evaluate as ev
-from modelgate.release import paired as paired_mod
+from modelgate.release import records
+from modelgate.release.ptq_observe import observe_ptq_in_child
 from modelgate.release.workspace import Workspace, tree_sha256
 
 # failure classes that say "try again", not "this is the answer": their stage is not cached
@@ -62,7 +64,8 @@ def resolve_source(model: str) -> Source:
         raise GateInputError("USER_CONFIG_ERROR", f"model not found: {model} (a local HF folder, .onnx or .pt file)")
     if p.is_file():
         if p.suffix.lower() not in NATIVE_SUFFIXES:
-            raise GateInputError("USER_CONFIG_ERROR", f"unsupported model file {p.name}: use .onnx, .pt or an HF folder")
+            raise GateInputError("USER_CONFIG_ERROR",
+                                 f"unsupported model file {p.name}: use .onnx, .pt or an HF folder")
         return Source(p.resolve(), "classifier", None, p.resolve().parent)
     if not (p / "config.json").is_file():
         native = [f for f in sorted(p.iterdir()) if f.suffix.lower() == ".onnx"]
@@ -152,18 +155,18 @@ class Conductor:
         return self.ws.stage(f"quantize-{name}", inputs, [rel], body, keep=_keep)["verdict"]
 
     def gate_ptq(self, recipe: dict) -> tuple[dict, dict | None]:
-        from modelgate.release.gate_cli import observe_in_child
 
         name = recipe["name"]
         rel = f"candidate-{name}/ir"
-        inputs = {"recipe": recipe, "candidate_ir": self.ws.hashes.get(rel), "baseline_ir": self.ws.hashes.get("baseline/ir")}
+        inputs = {"recipe": recipe, "candidate_ir": self.ws.hashes.get(rel),
+                  "baseline_ir": self.ws.hashes.get("baseline/ir")}
 
         def body() -> dict:
             self.progress(f"{name}: gate_ptq")
             try:
                 # PTQ's input is the fp32 baseline IR: compare against it, so that metadata the exporter
                 # rewrites (verify-conversion's business) is not blamed on quantization
-                obs = observe_in_child(str(self.ws.path(rel)), str(self.ws.path("baseline", "ir")), recipe)
+                obs = observe_ptq_in_child(str(self.ws.path(rel)), str(self.ws.path("baseline", "ir")), recipe)
             except GateInputError as exc:
                 return {"verdict": _stage_verdict("gate-ptq", False, exc.failure_class, exc.detail), "obs": None}
             except Exception as exc:  # GateFailure: an IR OpenVINO cannot read
@@ -175,7 +178,7 @@ class Conductor:
         return res["verdict"], res.get("obs")
 
     def canary(self, recipe: dict) -> tuple[dict, dict]:
-        from modelgate.openvino.canary import canary_verdict, observe_canary
+        from modelgate.openvino.canary import observe_canary
 
         name = recipe["name"]
         rel = f"candidate-{name}/ir"
@@ -224,22 +227,11 @@ class Conductor:
     def gate_run(self, summary: dict, variant_dir: str) -> dict:
         """gate_run on a summary, with the per-sample records' statistics."""
         summary_path = self.ws.path(variant_dir, "eval", "run_summary.json")
-        records = {}
-        for name, task in summary["tasks"].items():
-            rp = task.get("records_path")
-            if rp:
-                try:
-                    records[name] = paired_mod.records_stats(*paired_mod.read_records(
-                        paired_mod.resolve_records_path(summary_path, rp)))
-                except GateInputError:
-                    records[name] = None
-        return evaluate_run(summary, records)
+        return evaluate_run(summary, records.summary_records_stats(summary_path, summary))
 
     def compare(self, baseline: dict, candidate: dict, candidate_dir: str) -> dict:
-        from modelgate.release.gate_cli import paired_from_records
-
-        paired = paired_from_records(str(self.ws.path("baseline", "eval", "run_summary.json")), baseline,
-                                     str(self.ws.path(candidate_dir, "eval", "run_summary.json")), candidate)
+        paired = records.paired_from_records(self.ws.path("baseline", "eval", "run_summary.json"), baseline,
+                                             self.ws.path(candidate_dir, "eval", "run_summary.json"), candidate)
         return evaluate_compare(baseline, candidate, threshold=self.threshold, relative=self.relative,
                                 paired=paired or None)
 

@@ -17,7 +17,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from modelgate.contract import GateFailure, GateInputError
+from modelgate.contract import INPUT_CLASSES, GateFailure, GateInputError
 
 # Files whose content must survive quantization unchanged (apart from gates.ptq.BENIGN_METADATA).
 METADATA_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -292,3 +292,24 @@ def observe_ptq(checkpoint_dir: str | os.PathLike, source: str | os.PathLike, re
         "ir_xml": str(xml),
         "source": str(src),
     }
+
+
+OBSERVE_TIMEOUT = 600.0
+
+
+def observe_ptq_in_child(checkpoint: str, source: str, recipe: dict, timeout: float = OBSERVE_TIMEOUT) -> dict:
+    """``observe_ptq`` in a child process (OpenVINO reads the IR there, so a crash is a verdict).
+
+    Errors come back as GateInputError (the input could not be judged) or GateFailure.
+    """
+    from modelgate import childproc
+
+    res = childproc.run_function("modelgate.release.ptq_observe:observe_ptq",
+                                 {"checkpoint_dir": checkpoint, "source": source, "recipe": recipe},
+                                 timeout=timeout, crash_class="INTEGRITY_MISMATCH", error_class="UNKNOWN")
+    if res.ok:
+        return res.value
+    cls = res.failure_class or "UNKNOWN"
+    if cls in INPUT_CLASSES:
+        raise GateInputError(cls, res.detail)
+    raise GateFailure(cls, res.detail)

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from modelgate.contract import GateInputError, schema_errors
 
-RECIPES_PATH = Path(__file__).resolve().parents[2] / "skills" / "day0-release" / "recipes" / "recipes.yaml"
+# where a skill folder keeps its recipes; the repository's day0-release skill is the default
+RECIPES_FILE = Path("recipes") / "recipes.yaml"
+RECIPES_PATH = Path(__file__).resolve().parents[2] / "skills" / "day0-release" / RECIPES_FILE
 
 # The bulk weight precision each NNCF mode produces (what `primary_precisions` must say).
 MODE_PRIMARY_PRECISION = {
@@ -78,13 +80,23 @@ def _load_cached(path_str: str, mtime_ns: int) -> dict:
     return doc
 
 
+def recipes_path(path: str | os.PathLike | None = None, skill_dir: str | os.PathLike | None = None) -> Path:
+    """The recipes file to read: ``path`` when given, else ``<skill folder>/recipes/recipes.yaml`` of
+    the day0-release skill folder given (or found, see ``modelgate.skillpack.skill_dir``)."""
+    if path is not None:
+        return Path(path)
+    from modelgate.skillpack import skill_dir as find_skill
+
+    return find_skill("day0-release", skill_dir) / RECIPES_FILE
+
+
 def load_recipes(path: str | os.PathLike | None = None) -> dict:
     """The validated recipes document (``{"schema_version", "recipes": {name: recipe}}``).
 
     Raises GateInputError(USER_CONFIG_ERROR) for a missing, unparsable, schema-invalid or
     inconsistent file.
     """
-    p = Path(path) if path is not None else RECIPES_PATH
+    p = recipes_path(path)
     mtime = p.stat().st_mtime_ns if p.is_file() else -1
     return copy.deepcopy(_load_cached(str(p.resolve()), mtime))
 

@@ -73,7 +73,8 @@ def render_markdown(report: dict) -> str:
                   "|---|---|---|---|---|---|"]
         for r in search:
             lines.append(f"| {e(r['recipe'])} | {e(str(r['decision']))} | {_fmt(r.get('size'))} | "
-                         f"{_fmt(r.get('size_ratio'))} | {_fmt(r.get('score'), 6)} | {'yes' if r.get('pareto') else ''} |")
+                         f"{_fmt(r.get('size_ratio'))} | {_fmt(r.get('score'), 6)} | "
+                         f"{'yes' if r.get('pareto') else ''} |")
         if report.get("plots"):
             lines += ["", "Plot: " + ", ".join(f"`{e(p)}`" for p in report["plots"])]
         lines.append("")
@@ -85,13 +86,15 @@ def render_markdown(report: dict) -> str:
         if sec["latency"]:
             lines.append("- canary: " + ", ".join(f"{e(k)}={_fmt(v)}" for k, v in sec["latency"].items()))
         art = sec["artifacts"]
-        lines.append(f"- candidate IR: `{e(str(art.get('candidate_ir')))}` sha256 `{e(str(art.get('candidate_sha256')))}`")
+        lines.append(f"- candidate IR: `{e(str(art.get('candidate_ir')))}` "
+                     f"sha256 `{e(str(art.get('candidate_sha256')))}`")
         if sec["tasks"]:
             lines += ["", "| task | metric | baseline | candidate | delta | drop upper bound | decision |",
                       "|---|---|---|---|---|---|---|"]
             for name, t in sec["tasks"].items():
-                lines.append(f"| {e(name)} | {e(str(t['metric']))} | {_fmt(t['baseline'], 6)} | {_fmt(t['candidate'], 6)} | "
-                             f"{_fmt(t['delta'])} | {_fmt(t['drop_upper_bound'])} | {e(str(t['decision']))} |")
+                lines.append(f"| {e(name)} | {e(str(t['metric']))} | {_fmt(t['baseline'], 6)} | "
+                             f"{_fmt(t['candidate'], 6)} | {_fmt(t['delta'])} | {_fmt(t['drop_upper_bound'])} | "
+                             f"{e(str(t['decision']))} |")
         lines += ["", "| stage | pass | failure class | detail |", "|---|---|---|---|"]
         for st in sec["stages"]:
             lines.append(f"| {e(str(st['gate']))} | {st['pass']} | {e(str(st['failure_class']))} | "

@@ -16,8 +16,9 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from modelgate.contract import GateInputError, atomic_write_json, json_safe
 

@@ -17,8 +17,8 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from modelgate.routing.cases import NONE
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelgate import contract
-from modelgate.routing import frontmatter
-
-NONE = "none"
+from modelgate.gates.routing import NONE  # noqa: F401  (re-exported: the routers' label for no skill)
+from modelgate.skillpack import frontmatter
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ of them right than the exemplar vote (``docs/routing-evals.md``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from modelgate.routing import exemplar
 from modelgate.routing.cases import NONE

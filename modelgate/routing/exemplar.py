@@ -24,9 +24,10 @@ request. Labelled examples of both sides of the boundary let the router learn wh
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
+from modelgate.gates.routing import routed_label
 from modelgate.routing.cases import NONE
 from modelgate.routing.router import Prototype, threshold_search
 
@@ -99,12 +100,12 @@ def vote(sims: Sequence[float], exemplars: Sequence[Exemplar], k: int, allowed: 
         if not math.isfinite(float(sims[i])):
             raise ValueError(f"non-finite similarity for exemplar {exemplars[i].text!r}")
     labels = sorted({e.label for e in exemplars})
-    evidence = {lb: -1.0 for lb in labels}
+    evidence = dict.fromkeys(labels, -1.0)
     for i in idx:
         lb = exemplars[i].label
         evidence[lb] = max(evidence[lb], float(sims[i]))
     nearest = sorted(idx, key=lambda i: (-float(sims[i]), i))[:k]
-    weights = {lb: 0.0 for lb in labels}
+    weights = dict.fromkeys(labels, 0.0)
     top = float(sims[nearest[0]]) if nearest else 0.0
     for i in nearest:
         weights[exemplars[i].label] += weight(float(sims[i]), top, temperature)
@@ -125,13 +126,7 @@ def summary(v: Mapping) -> dict:
 
 def decide(s: Mapping, threshold: float, margin: float) -> str:
     """Route from a vote summary: the winner, or NONE (winner is none, weak evidence, or too small a lead)."""
-    if s["best"] == NONE:
-        return NONE
-    if s["evidence"] < threshold and not math.isclose(s["evidence"], threshold, abs_tol=1e-9):
-        return NONE
-    if s["gap"] < margin and not math.isclose(s["gap"], margin, abs_tol=1e-9):
-        return NONE
-    return s["best"]
+    return routed_label(s["best"], s["evidence"], s["gap"], threshold, margin)
 
 
 def evaluate(summaries: Sequence[dict], threshold: float, margin: float) -> tuple[int, int]:
@@ -148,8 +143,9 @@ def calibrate(summaries_by_setting: Mapping[tuple, Sequence[dict]],
               margins: Sequence[float] = DEFAULT_MARGINS) -> dict:
     """Choose a setting, threshold and margin from leave-one-out vote summaries of the TRAIN cases.
 
-    ``summaries_by_setting[setting]`` (a setting is any tuple, e.g. (center, k, temperature)) holds, per train case, ``expected``,
-    ``should_trigger`` and ``vote`` (the ``summary`` of its leave-one-out vote with that setting).
+    ``summaries_by_setting[setting]`` (a setting is any tuple, e.g. (center, k, temperature)) holds, per
+    train case, ``expected``, ``should_trigger`` and ``vote`` (the ``summary`` of its leave-one-out vote
+    with that setting).
     Objective, in order: fewest false triggers, most correct routes, then the widest run of
     equally good thresholds (cut points between consecutive observed evidence values), whose
     centre is taken. Settings are tried in the order given and margins smallest first; a tie keeps

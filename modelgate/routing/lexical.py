@@ -5,7 +5,7 @@ how much of the routing the sentence embedding earns over word overlap.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def similarities(prototype_texts: Sequence[str], queries: Sequence[str]) -> list[list[float]]:

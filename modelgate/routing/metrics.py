@@ -1,7 +1,7 @@
 """Pure scoring of routing results: accuracy, false triggers, per-skill P/R/F1, confusion matrix."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from modelgate.routing.cases import NONE
 
@@ -19,7 +19,7 @@ def score(results: Sequence[dict], skills: Sequence[str]) -> dict:
     or recall with an empty denominator is None (not 0 and not 1: there is no evidence).
     """
     labels = list(skills) + [NONE]
-    matrix = {e: {p: 0 for p in labels} for e in labels}
+    matrix = {e: dict.fromkeys(labels, 0) for e in labels}
     for r in results:
         for key in ("expected", "predicted"):
             if r[key] not in matrix:

@@ -12,9 +12,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 from modelgate.routing import classifier, exemplar, lexical, metrics, router
 from modelgate.routing.cases import Case
@@ -31,7 +31,8 @@ def lexical_similarities(protos: Sequence[router.Prototype], queries: Sequence[s
     return sims, {"timings": {"total_s": time.monotonic() - t0}}
 
 
-def score_cases(cases: Sequence[Case], protos: Sequence[router.Prototype], sims: Sequence[Sequence[float]]) -> list[dict]:
+def score_cases(cases: Sequence[Case], protos: Sequence[router.Prototype],
+                sims: Sequence[Sequence[float]]) -> list[dict]:
     """Per case: its fields plus the per-label scores."""
     return [dict(asdict(c), scores=router.label_scores(row, protos)) for c, row in zip(cases, sims)]
 
@@ -86,14 +87,14 @@ def embed_texts(texts: Sequence[str]) -> tuple:
     """
     import numpy as np
 
-    from modelgate import fixtures
+    from modelgate.buildcache import cache_root
     from modelgate.routing import embedding
 
     t0 = time.monotonic()
     model = embedding.prepare()
     t1 = time.monotonic()
     texts = list(texts)
-    path = fixtures.cache_root() / EMBED_CACHE_DIR / f"{_cache_key(model, texts)}.npy"
+    path = cache_root() / EMBED_CACHE_DIR / f"{_cache_key(model, texts)}.npy"
     vecs = _load_cached(path, len(texts))
     timings = {"export_s": t1 - t0}
     hit = vecs is not None
@@ -136,7 +137,8 @@ def exemplar_similarities(q, e, center: bool) -> list[list[float]]:
 
 
 def embedding_matrices(protos: Sequence[router.Prototype], exemplars: Sequence[exemplar.Exemplar],
-                       queries: Sequence[str], similarities: bool = True) -> tuple[list | None, dict | None, dict, dict]:
+                       queries: Sequence[str],
+                       similarities: bool = True) -> tuple[list | None, dict | None, dict, dict]:
     """From one cached encode: queries x prototypes cosine similarities, queries x exemplars ones
     raw and centred ({False: ..., True: ...}), info, and the vectors (``{"queries", "exemplars"}``,
     numpy, rows in the order given) for the classifier router.
@@ -152,7 +154,8 @@ def embedding_matrices(protos: Sequence[router.Prototype], exemplars: Sequence[e
     if not similarities:
         return None, None, info, {"queries": q, "exemplars": e}
     desc = q @ vecs[[order[p.text] for p in protos]].T
-    return desc.tolist(), {c: exemplar_similarities(q, e, c) for c in (False, True)}, info, {"queries": q, "exemplars": e}
+    by_centering = {c: exemplar_similarities(q, e, c) for c in (False, True)}
+    return desc.tolist(), by_centering, info, {"queries": q, "exemplars": e}
 
 
 # --------------------------------------------------------------------------- exemplar router

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
 
+from modelgate.gates.routing import routed_label
 from modelgate.routing.cases import NONE
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 _NEGATIVE_START = re.compile(r"^(do not use|don't use|not for)\b", re.IGNORECASE)
 _POINTER = re.compile(r"\((?:use|call|see)\s+([^)]*)\)", re.IGNORECASE)
-_LEADING_CONNECTOR = re.compile(r"^(?:use when asked to|use when asked for|use when|do not use|don't use|not for|and|or|for|to|,|;|:|\s)+\b", re.IGNORECASE)
+_LEADING_CONNECTOR = re.compile(r"^(?:use when asked to|use when asked for|use when|do not use|don't use|not for"
+                                r"|and|or|for|to|,|;|:|\s)+\b", re.IGNORECASE)
 _MIN_CLAUSE_WORDS = 3
 DEFAULT_MARGINS = tuple(round(0.01 * i, 2) for i in range(0, 21))
 
@@ -123,15 +125,7 @@ def route(scores: Mapping[str, float], threshold: float, margin: float) -> str:
         return NONE
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     best, s1 = ranked[0]
-    if best == NONE:
-        return NONE
-    if s1 < threshold and not math.isclose(s1, threshold, abs_tol=1e-9):
-        return NONE
-    if len(ranked) > 1:
-        gap = s1 - ranked[1][1]
-        if gap < margin and not math.isclose(gap, margin, abs_tol=1e-9):
-            return NONE
-    return best
+    return routed_label(best, s1, s1 - ranked[1][1] if len(ranked) > 1 else None, threshold, margin)
 
 
 def _outcome(expected: str, got: str, should_trigger: bool, skill: str) -> tuple[bool, bool]:
@@ -196,5 +190,6 @@ def calibrate(scored: Sequence[dict], margins: Sequence[float] = DEFAULT_MARGINS
         cand = (r["key"], r["width"], -margin)
         if best is None or cand > best[0]:
             best = (cand, {"threshold": r["threshold"], "margin": margin, "false_triggers": r["false_triggers"],
-                           "correct": r["correct"], "cases": len(scored), "threshold_interval": r["threshold_interval"]})
+                           "correct": r["correct"], "cases": len(scored),
+                           "threshold_interval": r["threshold_interval"]})
     return best[1]

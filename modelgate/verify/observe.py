@@ -85,7 +85,8 @@ def ov_side_forward(xml: str, hf_dir: str | None, inputs: dict, device: str) -> 
 
 def ov_side_raw(xml: str, spec: dict | None, device: str, seed: int = DEFAULT_SEED) -> dict:
     """OpenVINO child for raw models: seeded inputs from the input spec (or the ports), one pass."""
-    from modelgate.openvino import infer, inputs as inputs_mod
+    from modelgate.openvino import infer
+    from modelgate.openvino import inputs as inputs_mod
     ports = infer.ov_ports(xml)
     dynamic_batch = all(p["shape"] and p["shape"][0] is None for p in ports)
     batch = RAW_BATCH if dynamic_batch else None

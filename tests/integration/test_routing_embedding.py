@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from modelgate import contract
-from modelgate.routing import cli, embedding
+from modelgate.cli.routing import ROUTING_EVALS
+from modelgate.cli.spine import run_command
+from modelgate.routing import embedding
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("routing") / "report.json"
-    code = cli.main(["--output", str(out), "--quiet"])
+    code = run_command(ROUTING_EVALS, ["--output", str(out), "--quiet"])
     data = json.loads(out.read_text())
     data["_exit"] = code
     return data
@@ -29,7 +31,7 @@ def report(tmp_path_factory):
 @pytest.fixture(scope="module")
 def baseline_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("routing") / "report-baselines.json"
-    code = cli.main(["--output", str(out), "--quiet", "--baselines"])
+    code = run_command(ROUTING_EVALS, ["--output", str(out), "--quiet", "--baselines"])
     data = json.loads(out.read_text())
     data["_exit"] = code
     return data
@@ -131,7 +133,7 @@ def test_description_only_router_and_lexical_baseline_are_reported_beside_it(bas
 
 def test_warm_run_reuses_the_cached_embeddings_and_routes_identically(report, tmp_path):
     out = tmp_path / "warm.json"
-    cli.main(["--output", str(out), "--quiet"])
+    run_command(ROUTING_EVALS, ["--output", str(out), "--quiet"])
     warm = json.loads(out.read_text())
     assert warm["backends"]["embedding"]["info"]["embedding_cache"] == "hit"
     assert [(r["name"], r["predicted"]) for r in warm["backends"]["embedding"]["cases"]] == \

@@ -1,5 +1,5 @@
 """The observing code on real models: raw ONNX/TorchScript paths, an encoder, tokenizer parity,
-greedy-token helpers. (Decoder LMs and their faults: test_fault_injection.py.)"""
+greedy-token helpers. (Decoder LMs and their faults: test_verify_observe_faults.py.)"""
 import pytest
 
 from modelgate import fixtures

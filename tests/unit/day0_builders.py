@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import copy
-import functools
 
-import pytest
 from hypothesis import strategies as st
-
-from modelgate import contract
 
 from modelgate.gates.run import eval_config_sha256
 
@@ -58,15 +54,3 @@ def _apply(base: dict, repl: dict) -> dict:
         elif v != "__keep__":
             out[k] = v
     return out
-
-
-@pytest.fixture(scope="module", autouse=True)
-def constant_versions():
-    """Package versions cannot change inside a test process: look them up once, not per verdict.
-
-    ``contract.versions()`` reads installed-package metadata (~8 ms); hypothesis builds thousands
-    of verdicts. The verdicts are unchanged, only faster.
-    """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(contract, "versions", functools.lru_cache(maxsize=1)(contract.versions))
-        yield

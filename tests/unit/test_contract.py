@@ -68,23 +68,3 @@ def test_read_json_rejects_missing_corrupt_and_nan_input(tmp_path, content, frag
     with pytest.raises(c.GateInputError) as err:
         c.read_json(p)
     assert err.value.failure_class == "USER_CONFIG_ERROR" and fragment in err.value.detail
-
-
-def test_run_gate_turns_an_unexpected_exception_into_an_unknown_verdict(capsys):
-    def body():
-        raise ZeroDivisionError("boom")
-    code = c.run_gate("g", body)
-    out = json.loads(capsys.readouterr().out)
-    assert code == 2 and out["failure_class"] == "UNKNOWN" and "ZeroDivisionError: boom" in out["detail"]
-
-
-def test_argument_errors_become_a_user_config_verdict(capsys):
-    parser = c.GateArgumentParser(prog="g")
-    parser.add_argument("--n", type=int, required=True)
-
-    def body():
-        parser.parse_args(["--n", "x"])
-        return c.make_verdict("g", passed=True, detail="ok"), "envelope"
-    code = c.run_gate("g", body)
-    out = json.loads(capsys.readouterr().out)
-    assert code == 2 and out["failure_class"] == "USER_CONFIG_ERROR"

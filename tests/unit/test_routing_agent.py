@@ -15,7 +15,8 @@ def test_skill_tool_call_in_stream_json_names_the_loaded_skill():
 
 
 def test_reading_a_skill_md_counts_as_loading_that_skill():
-    event = {"type": "tool_use", "name": "Read", "input": {"file_path": "/repo/.claude/skills/verify-conversion/SKILL.md"}}
+    event = {"type": "tool_use", "name": "Read",
+             "input": {"file_path": "/repo/.claude/skills/verify-conversion/SKILL.md"}}
     assert agent.parse_loaded_skill(json.dumps(event), SKILLS)[0] == "verify-conversion"
 
 

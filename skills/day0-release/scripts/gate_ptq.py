@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""gate_ptq: thin entry point; the gate lives in modelgate.release.gate_cli (run with --help)."""
+"""gate_ptq.py: does a quantized OpenVINO IR keep its recipe's promises? (run with --help)
+
+Runs on the installed modelgate engine; without one, on the pure copy in vendor/ (what that copy
+cannot run answers with a JSON verdict that says how to install the engine).
+"""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # repo root, when not pip-installed
-
-from modelgate.release.gate_cli import main_ptq  # noqa: E402
+sys.path.append(str(Path(__file__).resolve().parent / "vendor"))  # an installed engine is found first
+from modelgate.cli.entry import run_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main_ptq(sys.argv[1:]))
+    sys.exit(run_script("modelgate.cli.day0:GATE_PTQ", __file__, gate="gate-ptq"))

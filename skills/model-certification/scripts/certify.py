@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Run a model-certification playbook (thin entry point; the engine is modelgate.certify)."""
+"""certify.py: run a model-certification playbook, or a scoring tool (score, report, ...); run with --help.
+
+Runs on the installed modelgate engine; without one, on the pure copy in vendor/ (what that copy
+cannot run answers with a JSON verdict that says how to install the engine).
+"""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from modelgate.certify.cli import main  # noqa: E402
+sys.path.append(str(Path(__file__).resolve().parent / "vendor"))  # an installed engine is found first
+from modelgate.cli.entry import run_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script("modelgate.cli.certify:CERTIFY", __file__, gate="certify-run"))

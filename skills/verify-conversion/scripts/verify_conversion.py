@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""verify-conversion: convert (optionally) and verify a model on OpenVINO against its source.
+"""verify_conversion.py: convert (optionally) and verify a model on OpenVINO against its source
+(run with --help).
 
-Thin entry point; the work is in modelgate.verify.cli (also `modelgate verify ...`). Run with --help.
+Runs on the installed modelgate engine; without one, on the pure copy in vendor/ (what that copy
+cannot run answers with a JSON verdict that says how to install the engine).
 """
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # repo root, when not pip-installed
-
-from modelgate.verify.cli import main  # noqa: E402
+sys.path.append(str(Path(__file__).resolve().parent / "vendor"))  # an installed engine is found first
+from modelgate.cli.entry import run_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_script("modelgate.cli.verify:VERIFY", __file__, gate="verify-conversion"))

@@ -1,0 +1,7 @@
+"""``python -m modelgate.cli``: the ``modelgate`` console script."""
+import sys
+
+from modelgate.cli.main import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""model-certification: playbook runner, evidence, MQS scoring, registry, reports."""

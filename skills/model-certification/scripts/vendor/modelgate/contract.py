@@ -1,0 +1,306 @@
+"""The gate contract core: vocabulary, errors, verdict envelope, schemas, strict JSON, atomic writes.
+
+Every gate follows observe -> decide -> emit. This module is what both halves share: the
+failure-class vocabulary and exit codes, the ``GateError`` family, ``check`` and
+``make_verdict`` (pure: no package metadata, no file read), and ``emit``, which stamps the
+run's facts (package versions, the default next action from the triage text) onto a verdict,
+validates it against its schema, prints it and writes it atomically.
+
+Standard library and jsonschema only: the pure gates, the vendored copies of the engine in the
+skill folders and their tests import it without OpenVINO, torch or numpy.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_INPUT = 2
+
+# The pack's JSON schemas ship inside the package (and inside every vendored copy of it).
+SCHEMA_DIR = Path(os.environ.get("MODELGATE_SCHEMA_DIR", Path(__file__).resolve().parent / "schemas"))
+
+# Classes that mean "the input could not be judged" -> exit 2. Everything else that fails is exit 1.
+INPUT_CLASSES = frozenset({"USER_CONFIG_ERROR", "SOURCE_UNAVAILABLE", "UNKNOWN"})
+
+VERSIONED_PACKAGES = ("openvino", "optimum-intel", "transformers", "torch", "nncf",
+                      "openvino-genai", "openvino-tokenizers")
+
+
+# --------------------------------------------------------------------------- errors
+
+class GateError(Exception):
+    """A gate cannot go on: its failure class, one human sentence, evidence, and the exit code.
+
+    The exit code follows the failure class (2 for the classes in ``INPUT_CLASSES``, else 1)
+    unless given. The CLI spine turns any GateError into a verdict in the envelope.
+    """
+
+    def __init__(self, failure_class: str, detail: str, *, exit_code: int | None = None, **evidence: Any):
+        super().__init__(detail)
+        self.failure_class = failure_class
+        self.detail = detail
+        self.evidence = evidence
+        self.exit_code = exit_code if exit_code is not None else exit_code_for(False, failure_class)
+
+
+class GateInputError(GateError):
+    """The input cannot be judged (missing, corrupt, out of range): raised by reading and observing code."""
+
+
+class GateFailure(GateError):
+    """Observing code has already established a failing verdict (e.g. an IR OpenVINO cannot read)."""
+
+
+# --------------------------------------------------------------------------- schemas
+
+@functools.cache
+def load_schema(name: str) -> dict:
+    """Load ``modelgate/schemas/<name>.schema.json`` (name without suffix)."""
+    path = SCHEMA_DIR / f"{name}.schema.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _registry():
+    from referencing import Registry, Resource
+
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if "$id" in doc:
+            resources.append((doc["$id"], Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
+@functools.cache
+def validator(name: str):
+    """A Draft 2020-12 validator for the named schema, resolving refs between pack schemas."""
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def schema_errors(name: str, obj: Any) -> list[str]:
+    """All validation errors of ``obj`` against schema ``name`` as readable strings."""
+    errs = sorted(validator(name).iter_errors(obj), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errs]
+
+
+@functools.cache
+def failure_classes() -> dict[str, str]:
+    """The pack's failure-class vocabulary: name -> triage text (from the envelope schema)."""
+    return {item["const"]: item["description"]
+            for item in load_schema("envelope")["$defs"]["failure_class"]["oneOf"]}
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def check(name: str, passed: bool | None, measured: Any, threshold: Any,
+          failure_class: str | None = None, detail: str | None = None) -> dict:
+    """One named check: pass (None = could not run), what was measured, the threshold."""
+    out = {"name": name, "pass": passed, "measured": json_safe(measured),
+           "threshold": json_safe(threshold)}
+    if failure_class is not None:
+        out["failure_class"] = failure_class
+    if detail is not None:
+        out["detail"] = detail
+    return out
+
+
+def exit_code_for(passed: bool, failure_class: str | None) -> int:
+    """0 on pass; 2 when a failure means the input could not be judged; 1 otherwise."""
+    if passed:
+        return EXIT_PASS
+    return EXIT_INPUT if failure_class in INPUT_CLASSES else EXIT_FAIL
+
+
+def make_verdict(gate: str, *, passed: bool, detail: str, failure_class: str | None = None,
+                 checks: Iterable[dict] = (), metrics: Mapping | None = None,
+                 evidence: Mapping | None = None, next_action: str = "",
+                 timings: Mapping | None = None, decision: str | None = None,
+                 exit_code: int | None = None, **extra: Any) -> dict:
+    """Build a verdict in the common envelope; pure. ``extra`` carries gate-specific fields.
+
+    ``versions`` stays empty and an empty ``next_action`` stays empty: ``stamp`` (called by
+    ``emit``) fills them in from the running installation and the documented triage.
+    """
+    if passed:
+        failure_class = None
+    elif failure_class is None:
+        failure_class = "UNKNOWN"
+    verdict = {
+        "schema_version": SCHEMA_VERSION,
+        "gate": gate,
+        "pass": bool(passed),
+        "exit_code": exit_code if exit_code is not None else exit_code_for(passed, failure_class),
+        "decision": decision,
+        "failure_class": failure_class,
+        "detail": detail or ("passed" if passed else "failed"),
+        "checks": list(checks),
+        "metrics": json_safe(dict(metrics or {})),
+        "evidence": {k: (str(v) if isinstance(v, Path) else v) for k, v in (evidence or {}).items()},
+        "versions": {},
+        "next_action": next_action,
+        "timings": {k: round(float(v), 4) for k, v in (timings or {}).items()},
+    }
+    verdict.update(json_safe(extra))
+    return verdict
+
+
+def error_verdict(gate: str, failure_class: str, detail: str, **extra: Any) -> dict:
+    """A failing verdict for a gate that could not proceed (input error, crash, unexpected)."""
+    return make_verdict(gate, passed=False, failure_class=failure_class, detail=detail, **extra)
+
+
+def triage_hint(failure_class: str | None) -> str:
+    """The last sentence of the documented triage for a failure class (what to do next)."""
+    text = failure_classes().get(failure_class or "", "")
+    return text.split(". ")[-1] if text else "Inspect detail and evidence."
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of the packages whose behaviour a verdict depends on."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for pkg in VERSIONED_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def stamp(verdict: dict) -> dict:
+    """The facts of this run a pure verdict leaves out: package versions (when empty) and the
+    default next action (``none`` on pass, the failure class's triage otherwise). Returns ``verdict``."""
+    if isinstance(verdict, dict):
+        if not verdict.get("versions"):
+            verdict["versions"] = versions()
+        if not verdict.get("next_action"):
+            verdict["next_action"] = "none" if verdict.get("pass") else triage_hint(verdict.get("failure_class"))
+    return verdict
+
+
+def json_safe(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, paths, tuples and non-finite floats to strict JSON values.
+
+    Non-finite floats become the strings "NaN"/"Infinity"/"-Infinity": strict JSON has no
+    NaN, and a verdict must still say what was measured.
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return "NaN"
+        if math.isinf(obj):
+            return "Infinity" if obj > 0 else "-Infinity"
+        return obj
+    # numpy without importing numpy
+    if hasattr(obj, "tolist") and callable(obj.tolist):
+        return json_safe(obj.tolist())
+    if hasattr(obj, "item") and callable(obj.item):
+        return json_safe(obj.item())
+    return str(obj)
+
+
+# --------------------------------------------------------------------------- files
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write text so that readers see either the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "input") -> Any:
+    """Read a JSON file or raise GateInputError (missing, unreadable, corrupt, NaN literals)."""
+    p = Path(path)
+    if not p.exists():
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} not found: {p}")
+    if not p.is_file():
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} is not a file: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} unreadable: {p}: {exc}") from exc
+
+    def _reject_constant(name: str):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} is not valid JSON: {p}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- emit
+
+def verdict_path(verdict: dict, output: str | os.PathLike) -> Path:
+    """Where ``--output`` puts a verdict: the path itself if it ends in .json, else
+    ``<folder>/<gate>_result.json``."""
+    out = Path(output)
+    if out.suffix.lower() != ".json":
+        out = out / f"{verdict['gate'].replace('-', '_')}_result.json"
+    return out
+
+
+def emit(verdict: dict, schema: str = "envelope", output: str | os.PathLike | None = None,
+         stream=None) -> int:
+    """Stamp, validate, print (one JSON object on stdout) and optionally write a verdict; return exit code.
+
+    A verdict that violates its schema is itself a bug: it is replaced by an UNKNOWN verdict
+    naming the violations, so nothing invalid is ever written.
+    """
+    stream = stream or sys.stdout
+    stamp(verdict)
+    errors = schema_errors(schema, verdict)
+    if errors:
+        verdict = stamp(error_verdict(verdict.get("gate", "unknown") if isinstance(verdict, dict) else "unknown",
+                                      "UNKNOWN", "internal error: verdict violates schema "
+                                      f"{schema}: " + "; ".join(errors[:5])))
+    if output:
+        atomic_write_json(verdict_path(verdict, output), verdict)
+    stream.write(json.dumps(verdict, indent=2) + "\n")
+    stream.flush()
+    return int(verdict["exit_code"])
