@@ -1,11 +1,11 @@
 """``modelgate routing-evals`` / ``scripts/run_routing_evals.py``: the skills' routing evals.
 
-Routes every case of every split through the embedding backend (MiniLM on OpenVINO, classifier
-router), with the exemplar and description-only embedding routers and the lexical baseline beside
-it, or through a real agent CLI; prints per-skill precision/recall/F1, the confusion matrix, every
-misrouted case, train vs held-out accuracy and the runtime; writes a schema-checked JSON report;
-exits non-zero below the thresholds of ``evals/routing-config.json``. The work is
-``modelgate.routing.evals.run``.
+Routes every case of every split through the gate router (MiniLM on OpenVINO, classifier router)
+or through a real agent CLI, and with --baselines also through the comparison routers (exemplar
+and description-only on MiniLM, description-only on TF-IDF); prints per-skill precision/recall/F1,
+the confusion matrix, every misrouted case, train vs held-out accuracy and the runtime; writes a
+schema-checked JSON report; exits non-zero below the thresholds of ``evals/routing-config.json``.
+The work is ``modelgate.routing.evals.run``.
 """
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ exemplar router leave-one-out), heldout = evals/heldout/*.json (never used for a
 extra = --cases FILE.
 
 backends: embedding = MiniLM on OpenVINO with the classifier router (logistic regression over
-the sentence vector and word n-grams, trained on description clauses and train cases; the gate),
-embedding-exemplar = MiniLM with a kNN vote over the same examples, embedding-description =
-MiniLM with the description-only router, lexical = TF-IDF with the description-only router
-(baseline), agent = a real agent CLI.
+the sentence vector and word n-grams, trained on description clauses and train cases; the gate,
+the only similarity router a default run computes), agent = a real agent CLI. Comparison routers,
+run and reported only with --baselines: embedding-exemplar = MiniLM with a kNN vote over the same
+examples, embedding-description = MiniLM with the description-only router, lexical = TF-IDF with
+the description-only router.
 
 exit codes:
   0  every threshold in the config is met by the gating backend
@@ -41,7 +42,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     """The routing-evals arguments."""
     p.add_argument("--backend", choices=[*evals.SIMILARITY_BACKENDS, "agent"], default=None,
                    help="backend that gates the run (default: the config's gate_backend, embedding); "
-                        "all similarity backends are always reported side by side")
+                        "a comparison router named here implies --baselines")
+    p.add_argument("--baselines", action="store_true",
+                   help="also run the comparison routers (embedding-exemplar, embedding-description, lexical) and "
+                        "report them beside the gate; with --calibrate, calibrate them too")
     p.add_argument("--cases", action="append", default=[], metavar="FILE",
                    help="add an evals file in the same schema (split 'extra'); repeatable")
     p.add_argument("--config", default=None, help=f"thresholds and router parameters (default: {evals.DEFAULT_CONFIG})")
@@ -49,8 +53,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default=str(evals.DEFAULT_OUTPUT),
                    help=f"JSON report path (default: {evals.DEFAULT_OUTPUT})")
     p.add_argument("--calibrate", action="store_true",
-                   help="calibrate every router's parameters on the TRAIN split only (the classifier router "
-                        "out-of-round, the exemplar router leave-one-out) and write them into the config")
+                   help="calibrate the gate router's parameters on the TRAIN split only (out-of-round) and write "
+                        "them into the config; with --baselines also the comparison routers (the exemplar router "
+                        "leave-one-out, the description-only routers directly)")
     p.add_argument("--cold", action="store_true",
                    help="time a cold run (MiniLM export and embeddings into a fresh cache) and then a warm run "
                         "(both cached)")

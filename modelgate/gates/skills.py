@@ -14,6 +14,7 @@ ALLOWED_FIELDS = frozenset({"name", "description", "license", "compatibility", "
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_NAME = 64
 MAX_DESCRIPTION = 1024
+LONG_DESCRIPTION = 800   # a warning above it: a router reads a short description best (the house aims at 500-700)
 MAX_COMPATIBILITY = 500
 MAX_LINES = 500          # the open spec's recommendation: an error above it
 HOUSE_LINES = 300        # the house plan: a warning above it
@@ -54,6 +55,10 @@ def check_frontmatter(name: str, fields: dict) -> list[dict]:
         if len(desc) > MAX_DESCRIPTION:
             probs.append(problem(name, "frontmatter.description",
                                   f"description is {len(desc)} characters (max {MAX_DESCRIPTION})"))
+        elif len(desc) > LONG_DESCRIPTION:
+            probs.append(problem(name, "frontmatter.description",
+                                 f"description is {len(desc)} characters (above {LONG_DESCRIPTION}: move detail "
+                                 "into the body, e.g. a 'When not to use' section)", severity="warning"))
         if "<" in desc or ">" in desc:
             probs.append(problem(name, "frontmatter.description", "description contains angle brackets"))
         if FIRST_PERSON.match(desc.strip()):

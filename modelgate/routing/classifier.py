@@ -38,10 +38,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelgate.routing import exemplar
+from modelgate.routing.cases import NONE
 
 DEFAULT_CS = (4.0, 16.0, 64.0)
 DEFAULT_TFIDF_WEIGHTS = (1.0, 1.5, 2.0)
+DEFAULT_CHAR_WEIGHTS = (0.0, 1.0)
 DEFAULT_MARGINS = (0.0,)
+TOP_LABEL = "top-label"      # evidence: the probability of the most probable label (none included)
+SKILL_MASS = "skill-mass"    # evidence: 1 - p(none), the probability that the query asks for some skill
+RULES = (TOP_LABEL, SKILL_MASS)
+DEFAULT_RULES = RULES
+CHAR_NGRAMS = (3, 5)
 MIN_ROUNDS = 3        # fewer writing rounds than this: cross-validate by FALLBACK_FOLDS instead
 FALLBACK_FOLDS = 5
 MAX_ITER = 5000
@@ -60,11 +67,13 @@ class Example:
 
 @dataclass
 class Model:
-    """A fitted router: the centring vector, the n-gram vectoriser and the logistic regression."""
+    """A fitted router: the centring vector, the n-gram vectorisers and the logistic regression."""
     mean: Any
     vectorizer: Any
     clf: Any
     tfidf_weight: float
+    char_vectorizer: Any = None
+    char_weight: float = 0.0
 
     @property
     def labels(self) -> list[str]:
@@ -95,17 +104,26 @@ def _features(model: Model, vecs, texts: Sequence[str]):
     from scipy.sparse import csr_matrix, hstack
 
     dense = _unit_rows(np.asarray(vecs, dtype=np.float64) - model.mean)
-    return hstack([csr_matrix(dense), model.vectorizer.transform(list(texts)) * model.tfidf_weight]).tocsr()
+    blocks = [csr_matrix(dense), model.vectorizer.transform(list(texts)) * model.tfidf_weight]
+    if model.char_vectorizer is not None:
+        blocks.append(model.char_vectorizer.transform(list(texts)) * model.char_weight)
+    return hstack(blocks).tocsr()
 
 
-def fit(vecs, texts: Sequence[str], labels: Sequence[str], C: float, tfidf_weight: float) -> Model:
+def fit(vecs, texts: Sequence[str], labels: Sequence[str], C: float, tfidf_weight: float,
+        char_weight: float = 0.0) -> Model:
     """Fit the router on training vectors (L2-normalised MiniLM, one row per text), texts and labels.
+
+    ``char_weight`` > 0 adds sublinear TF-IDF character n-grams (3-5, within word boundaries),
+    scaled by it: they match a word the training texts spell differently (a typo, an inflection,
+    a model name's variant) where the word n-grams see an unknown token.
 
     Raises ValueError on non-finite vectors, mismatched lengths or fewer than two labels.
     """
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     vecs = np.asarray(vecs, dtype=np.float64)
     if vecs.ndim != 2 or vecs.shape[0] != len(texts) or len(texts) != len(labels):
@@ -114,18 +132,39 @@ def fit(vecs, texts: Sequence[str], labels: Sequence[str], C: float, tfidf_weigh
         raise ValueError("non-finite training vector")
     if len(set(labels)) < 2:
         raise ValueError(f"need at least two labels to train a router, got {sorted(set(labels))}")
-    if not (C > 0 and tfidf_weight >= 0):
-        raise ValueError(f"C must be > 0 and tfidf_weight >= 0, got C={C!r}, tfidf_weight={tfidf_weight!r}")
+    if not (C > 0 and tfidf_weight >= 0 and char_weight >= 0):
+        raise ValueError(f"C must be > 0 and the n-gram weights >= 0, got C={C!r}, tfidf_weight={tfidf_weight!r}, "
+                         f"char_weight={char_weight!r}")
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True,
                                  token_pattern=TOKEN_PATTERN).fit(list(texts))
+    chars = (TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, lowercase=True)
+             .fit(list(texts)) if char_weight > 0 else None)
     model = Model(mean=vecs.mean(axis=0, keepdims=True), vectorizer=vectorizer, clf=None,
-                  tfidf_weight=float(tfidf_weight))
-    model.clf = LogisticRegression(C=C, max_iter=MAX_ITER).fit(_features(model, vecs, texts), list(labels))
+                  tfidf_weight=float(tfidf_weight), char_vectorizer=chars, char_weight=float(char_weight))
+    # One BLAS thread: the problem is small (hundreds of rows), and on a shared 2-core machine a
+    # multi-threaded BLAS oversubscribes the cores and makes each fit many times slower.
+    with threadpool_limits(limits=1):
+        model.clf = LogisticRegression(C=C, max_iter=MAX_ITER).fit(_features(model, vecs, texts), list(labels))
     return model
 
 
-def summary(probs: dict[str, float]) -> dict:
-    """What a route needs from the label probabilities: the winner, its probability and its lead."""
+def summary(probs: dict[str, float], rule: str = TOP_LABEL) -> dict:
+    """What a route needs from the label probabilities: the winner, its evidence and its lead.
+
+    ``top-label``: the most probable label (``none`` included), its probability, its lead over the
+    runner-up. ``skill-mass``: the most probable *skill*, the probability that the query asks for
+    any skill (1 - p(none)), and that skill's lead over the next skill. A query the model finds
+    skill-like but splits between two siblings keeps its evidence under ``skill-mass``; the
+    threshold, calibrated against false triggers, decides how much is enough.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown decision rule {rule!r} (known: {', '.join(RULES)})")
+    if rule == SKILL_MASS:
+        skills = sorted(((lb, p) for lb, p in probs.items() if lb != NONE), key=lambda kv: (-kv[1], kv[0]))
+        if skills:
+            best, p1 = skills[0]
+            p2 = skills[1][1] if len(skills) > 1 else 0.0
+            return {"best": best, "evidence": float(1.0 - probs.get(NONE, 0.0)), "gap": float(p1 - p2)}
     ranked = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))
     best, p1 = ranked[0]
     p2 = ranked[1][1] if len(ranked) > 1 else 0.0
@@ -166,7 +205,8 @@ def folds(exs: Sequence[Example]) -> list[str | None]:
     return out
 
 
-def cross_validated(vecs, exs: Sequence[Example], C: float, tfidf_weight: float) -> list[dict[str, float] | None]:
+def cross_validated(vecs, exs: Sequence[Example], C: float, tfidf_weight: float,
+                    char_weight: float = 0.0) -> list[dict[str, float] | None]:
     """Out-of-round label probabilities of every example (None for description clauses, never held out)."""
     import numpy as np
 
@@ -176,7 +216,7 @@ def cross_validated(vecs, exs: Sequence[Example], C: float, tfidf_weight: float)
     for f in sorted({x for x in fold if x is not None}):
         tr = [i for i, x in enumerate(fold) if x != f]
         te = [i for i, x in enumerate(fold) if x == f]
-        model = fit(vecs[tr], [exs[i].text for i in tr], [exs[i].label for i in tr], C, tfidf_weight)
+        model = fit(vecs[tr], [exs[i].text for i in tr], [exs[i].label for i in tr], C, tfidf_weight, char_weight)
         for i, p in zip(te, predict(model, vecs[te], [exs[i].text for i in te])):
             out[i] = p
     return out
@@ -184,8 +224,10 @@ def cross_validated(vecs, exs: Sequence[Example], C: float, tfidf_weight: float)
 
 def calibrate(vecs, exs: Sequence[Example], should_trigger: Sequence[bool | None],
               Cs: Sequence[float] = DEFAULT_CS, tfidf_weights: Sequence[float] = DEFAULT_TFIDF_WEIGHTS,
-              margins: Sequence[float] = DEFAULT_MARGINS) -> dict:
-    """Choose C, tfidf_weight, threshold and margin on the out-of-round predictions of the train cases.
+              margins: Sequence[float] = DEFAULT_MARGINS, char_weights: Sequence[float] = DEFAULT_CHAR_WEIGHTS,
+              rules: Sequence[str] = DEFAULT_RULES) -> dict:
+    """Choose C, tfidf_weight, char_weight, the decision rule, threshold and margin on the
+    out-of-round predictions of the train cases.
 
     ``should_trigger[i]`` is the case flag of example i (None for a description clause, which is
     never scored). Returns the chosen parameters and what they scored (false triggers, correct, cases).
@@ -193,9 +235,12 @@ def calibrate(vecs, exs: Sequence[Example], should_trigger: Sequence[bool | None
     by_setting = {}
     for C in Cs:
         for w in tfidf_weights:
-            probs = cross_validated(vecs, exs, C, w)
-            by_setting[(C, w)] = [{"expected": e.label, "should_trigger": st, "vote": summary(p)}
-                                  for e, st, p in zip(exs, should_trigger, probs) if p is not None]
+            for cw in char_weights:
+                probs = cross_validated(vecs, exs, C, w, cw)
+                for rule in rules:
+                    by_setting[(C, w, cw, rule)] = [
+                        {"expected": e.label, "should_trigger": st, "vote": summary(p, rule)}
+                        for e, st, p in zip(exs, should_trigger, probs) if p is not None]
     cal = exemplar.calibrate(by_setting, margins=margins)
-    C, w = cal.pop("setting")
-    return {"C": C, "tfidf_weight": w, **cal}
+    C, w, cw, rule = cal.pop("setting")
+    return {"C": C, "tfidf_weight": w, "char_weight": cw, "rule": rule, **cal}

@@ -1,9 +1,9 @@
 """The routing-eval runner behind ``scripts/run_routing_evals.py`` and ``modelgate routing-evals``
 (``modelgate.cli.routing`` declares the command and its arguments; ``run`` does the work).
 
-Routes every case of every split through the embedding backend (MiniLM on OpenVINO, classifier
-router), with the exemplar and description-only embedding routers and the lexical baseline beside
-it, or through a real agent CLI; prints per-skill precision/recall/F1,
+Routes every case of every split through the gate router (MiniLM on OpenVINO, classifier router)
+or through a real agent CLI, and with ``--baselines`` also through the comparison routers
+(exemplar and description-only on MiniLM, description-only on TF-IDF); prints per-skill precision/recall/F1,
 the confusion matrix, every misrouted case, train vs held-out accuracy and the runtime; writes a
 schema-checked JSON report; exits non-zero below the thresholds of ``evals/routing-config.json``.
 """
@@ -26,7 +26,10 @@ DEFAULT_CONFIG = Path("evals") / "routing-config.json"
 DEFAULT_OUTPUT = Path("build") / "routing-report.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-SIMILARITY_BACKENDS = ("embedding", "embedding-exemplar", "embedding-description", "lexical")
+GATE_ROUTER = "embedding"
+BASELINE_BACKENDS = ("embedding-exemplar", "embedding-description", "lexical")
+SIMILARITY_BACKENDS = (GATE_ROUTER, *BASELINE_BACKENDS)
+CLASSIFIER_KEYS = ("C", "tfidf_weight", "char_weight", "rule", "threshold", "margin")
 
 # --------------------------------------------------------------------------- config
 
@@ -37,7 +40,7 @@ def load_config(path: Path) -> dict:
     if errors:
         raise contract.GateInputError("USER_CONFIG_ERROR", f"{path}: " + "; ".join(errors[:5]))
     for name, params in cfg["router"].items():
-        for key in ("threshold", "margin", "temperature", "C", "tfidf_weight"):
+        for key in ("threshold", "margin", "temperature", "C", "tfidf_weight", "char_weight"):
             if params.get(key) is not None and not math.isfinite(float(params[key])):
                 raise contract.GateInputError("USER_CONFIG_ERROR", f"{path}: router.{name}.{key} is not finite")
     return cfg
@@ -58,19 +61,23 @@ def _lexical_backend(protos, all_cases, params: dict) -> dict:
     return _description_backend(protos, all_cases, sims, params, {}, info["timings"])
 
 
-def _embedding_backends(protos, exemplars, train, all_cases, router_cfg: dict) -> dict:
-    """The classifier router (``embedding``), the exemplar and the description-only routers, from one cached encode."""
+def _embedding_backends(protos, exemplars, train, all_cases, router_cfg: dict, baselines: bool = False) -> dict:
+    """The classifier router (``embedding``, the gate) and, with ``baselines``, the exemplar and the
+    description-only routers beside it, from one cached encode."""
     t0 = time.monotonic()
-    desc_sims, ex_sims, info, vecs = pipeline.embedding_matrices(protos, exemplars, [c.query for c in all_cases])
+    desc_sims, ex_sims, info, vecs = pipeline.embedding_matrices(protos, exemplars, [c.query for c in all_cases],
+                                                                 similarities=baselines)
     timings = info.pop("timings")
     t1 = time.monotonic()
     params = router_cfg["embedding"]
     results, cl_info = pipeline.classifier_routed(all_cases, train, exemplars, vecs["exemplars"], vecs["queries"],
                                                   params)
     cl_timings = dict(timings, route_s=time.monotonic() - t1, total_s=time.monotonic() - t0)
-    out = {"embedding": {"status": "ran", "router": {"mode": "classifier", **{k: params[k] for k in
-                                                     ("C", "tfidf_weight", "threshold", "margin")}},
+    out = {"embedding": {"status": "ran", "router": {"mode": "classifier", **{k: params[k] for k in CLASSIFIER_KEYS
+                                                                              if k in params}},
                          "results": results, "info": dict(info, **cl_info), "timings": cl_timings}}
+    if not baselines:
+        return out
     t1 = time.monotonic()
     params = router_cfg["embedding-exemplar"]
     results = pipeline.exemplar_routed(all_cases, exemplars, ex_sims[bool(params["center"])], params)
@@ -88,12 +95,13 @@ def _embedding_backends(protos, exemplars, train, all_cases, router_cfg: dict) -
     return out
 
 
-def _embedding_timed(protos, exemplars, train, all_cases, router_cfg: dict, cold: bool) -> tuple[dict, dict]:
+def _embedding_timed(protos, exemplars, train, all_cases, router_cfg: dict, cold: bool,
+                     baselines: bool = False) -> tuple[dict, dict]:
     """Run the embedding backends; with ``cold``, first into a fresh cache (export + embeddings), then warm."""
     timings = {}
     if not cold:
         t0 = time.monotonic()
-        out = _embedding_backends(protos, exemplars, train, all_cases, router_cfg)
+        out = _embedding_backends(protos, exemplars, train, all_cases, router_cfg, baselines)
         timings["embedding_total_s"] = time.monotonic() - t0
         return out, timings
     saved = os.environ.get("MODELGATE_FIXTURE_CACHE")
@@ -101,10 +109,10 @@ def _embedding_timed(protos, exemplars, train, all_cases, router_cfg: dict, cold
         os.environ["MODELGATE_FIXTURE_CACHE"] = tmp
         try:
             t0 = time.monotonic()
-            _embedding_backends(protos, exemplars, train, all_cases, router_cfg)
+            _embedding_backends(protos, exemplars, train, all_cases, router_cfg, baselines)
             timings["embedding_cold_total_s"] = time.monotonic() - t0
             t0 = time.monotonic()
-            out = _embedding_backends(protos, exemplars, train, all_cases, router_cfg)
+            out = _embedding_backends(protos, exemplars, train, all_cases, router_cfg, baselines)
             timings["embedding_warm_total_s"] = time.monotonic() - t0
         finally:
             if saved is None:
@@ -160,8 +168,10 @@ def _fmt(x, nd=3):
 
 def _router_line(name: str, r: dict) -> str:
     if r.get("mode") == "classifier":
+        chars = f" + {r['char_weight']:g} x char n-grams" if r.get("char_weight") else ""
+        evidence = "1 - p(none)" if r.get("rule") == "skill-mass" else "top-label probability"
         return (f"  {name}: classifier (logistic regression, C {r['C']:g}, MiniLM vector + "
-                f"{r['tfidf_weight']:g} x word n-grams), probability threshold {r['threshold']:.4f}, "
+                f"{r['tfidf_weight']:g} x word n-grams{chars}), {evidence} threshold {r['threshold']:.4f}, "
                 f"margin {r['margin']:.2f} (calibrated on train, out-of-round)\n")
     if r.get("mode") == "exemplar":
         t = "linear" if r.get("temperature") is None else f"{r['temperature']:g}"
@@ -260,12 +270,13 @@ def _router_entry(cal: dict, keys: tuple[str, ...], method: str) -> dict:
             "calibration": {k: v for k, v in cal.items() if k not in keys}}
 
 
-def calibrate_config(root: Path, config_path: Path, protos, exemplars, train_cases) -> dict:
-    """Calibrate every similarity router on the train split only and write the config.
+def calibrate_config(root: Path, config_path: Path, protos, exemplars, train_cases, baselines: bool = False) -> dict:
+    """Calibrate the routers on the train split only and write the config.
 
-    The classifier router (``embedding``) out-of-round over the train cases' writing rounds; the
-    exemplar router (``embedding-exemplar``) by leave-one-out; the description-only routers
-    (``embedding-description``, ``lexical``) directly on them.
+    The classifier router (``embedding``, the gate) out-of-round over the train cases' writing
+    rounds; with ``baselines`` also the exemplar router (``embedding-exemplar``) by leave-one-out
+    and the description-only routers (``embedding-description``, ``lexical``) directly on them.
+    Without ``baselines`` the comparison routers' entries are left as they are.
     """
     try:
         cfg = contract.read_json(config_path, what="routing config")
@@ -273,23 +284,29 @@ def calibrate_config(root: Path, config_path: Path, protos, exemplars, train_cas
         cfg = {"gate_backend": "embedding", "min_accuracy": {"heldout": 0.95, "train": 0.9},
                "max_false_triggers": 0, "router": {}}
     queries = [c.query for c in train_cases]
-    desc_sims, ex_sims, _, vecs = pipeline.embedding_matrices(protos, exemplars, queries)
-    lex_sims, _ = pipeline.lexical_similarities(protos, queries)
+    desc_sims, ex_sims, _, vecs = pipeline.embedding_matrices(protos, exemplars, queries, similarities=baselines)
     cal = pipeline.calibrate_classifier(train_cases, exemplars, vecs["exemplars"])
     cfg["router"]["embedding"] = {"mode": "classifier", **_router_entry(
-        cal, ("C", "tfidf_weight", "threshold", "margin"), "out-of-round")}
-    cal = pipeline.calibrate_exemplar(train_cases, exemplars, ex_sims)
-    cfg["router"]["embedding-exemplar"] = {"mode": "exemplar", **_router_entry(
-        cal, ("center", "k", "temperature", "threshold", "margin"), "leave-one-out")}
-    for name, sims in (("embedding-description", desc_sims), ("lexical", lex_sims)):
-        cal = router.calibrate(pipeline.score_cases(train_cases, protos, sims))
-        cfg["router"][name] = {"mode": "description", **_router_entry(cal, ("threshold", "margin"), "direct")}
+        cal, CLASSIFIER_KEYS, "out-of-round")}
+    if baselines:
+        _calibrate_baselines(cfg, protos, exemplars, train_cases, desc_sims, ex_sims)
     errors = contract.schema_errors("routing-config", cfg)
     if errors:
         raise contract.GateInputError("USER_CONFIG_ERROR",
                                       "calibrated config violates its schema: " + "; ".join(errors))
     contract.atomic_write_json(config_path, cfg)
     return cfg
+
+
+def _calibrate_baselines(cfg: dict, protos, exemplars, train_cases, desc_sims, ex_sims) -> None:
+    """The comparison routers' parameters, on the train split only, into ``cfg["router"]``."""
+    lex_sims, _ = pipeline.lexical_similarities(protos, [c.query for c in train_cases])
+    cal = pipeline.calibrate_exemplar(train_cases, exemplars, ex_sims)
+    cfg["router"]["embedding-exemplar"] = {"mode": "exemplar", **_router_entry(
+        cal, ("center", "k", "temperature", "threshold", "margin"), "leave-one-out")}
+    for name, sims in (("embedding-description", desc_sims), ("lexical", lex_sims)):
+        cal = router.calibrate(pipeline.score_cases(train_cases, protos, sims))
+        cfg["router"][name] = {"mode": "description", **_router_entry(cal, ("threshold", "margin"), "direct")}
 
 
 def run(args) -> int:
@@ -314,7 +331,7 @@ def run(args) -> int:
             if not train:
                 raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases to calibrate on")
             try:
-                cfg = calibrate_config(root, config_path, protos, exemplars, train)
+                cfg = calibrate_config(root, config_path, protos, exemplars, train, baselines=args.baselines)
             except RuntimeError as exc:
                 raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
             except ValueError as exc:
@@ -325,12 +342,13 @@ def run(args) -> int:
             return contract.EXIT_PASS
         config = load_config(config_path)
         gate = args.backend or config["gate_backend"]
+        baselines = args.baselines or gate in BASELINE_BACKENDS
         backends: dict[str, dict] = {}
         timings: dict[str, float] = {}
         if gate == "agent":
             backends["agent"] = _agent_backend(args, all_cases, skills, root, output.parent)
         else:
-            for name in SIMILARITY_BACKENDS:
+            for name in SIMILARITY_BACKENDS if baselines else (GATE_ROUTER,):
                 if name not in config["router"]:
                     raise contract.GateInputError("USER_CONFIG_ERROR",
                                                   f"{config_path}: no router parameters for {name}; run --calibrate")
@@ -338,7 +356,7 @@ def run(args) -> int:
                 raise contract.GateInputError("USER_CONFIG_ERROR", "no train cases: the classifier and exemplar "
                                               "routers have nothing to learn from")
             try:
-                emb, t = _embedding_timed(protos, exemplars, train, all_cases, config["router"], args.cold)
+                emb, t = _embedding_timed(protos, exemplars, train, all_cases, config["router"], args.cold, baselines)
             except RuntimeError as exc:
                 raise contract.GateInputError("UNKNOWN", f"embedding backend could not run: {exc}") from exc
             except ValueError as exc:  # e.g. the train cases and descriptions give the classifier a single label
@@ -346,9 +364,10 @@ def run(args) -> int:
                                               f"routers could not be trained on the train cases: {exc}") from exc
             backends.update(emb)
             timings.update(t)
-            t0 = time.monotonic()
-            backends["lexical"] = _lexical_backend(protos, all_cases, config["router"]["lexical"])
-            timings["lexical_total_s"] = time.monotonic() - t0
+            if baselines:
+                t0 = time.monotonic()
+                backends["lexical"] = _lexical_backend(protos, all_cases, config["router"]["lexical"])
+                timings["lexical_total_s"] = time.monotonic() - t0
     except contract.GateInputError as exc:
         return _input_error(exc.detail, output)
 
@@ -384,8 +403,8 @@ def run(args) -> int:
                   + ("" if target_met else "; ACCEPTANCE TARGET NOT MET"))
     timings["total_s"] = time.monotonic() - t_start
     report = {"schema_version": contract.SCHEMA_VERSION, "tool": "routing-evals", "pass": passed, "exit_code": code,
-              "detail": detail, "gate": args.gate, "target_met": target_met, "gate_backend": gate, "skills": skills,
-              "checks": checks, "backends": backends,
+              "detail": detail, "gate": args.gate, "target_met": target_met, "gate_backend": gate,
+              "baselines": gate != "agent" and baselines, "skills": skills, "checks": checks, "backends": backends,
               "config": config, "timings": {k: round(v, 3) for k, v in timings.items()},
               "versions": contract.versions()}
     return _finish(report, output, args.quiet)

@@ -1,7 +1,9 @@
 """Similarities -> label scores -> routes for a list of cases, per backend.
 
-Backends: ``embedding`` (MiniLM on OpenVINO, exemplar router: the gate), ``embedding-description``
-(MiniLM, description-only router) and ``lexical`` (TF-IDF, description-only router, the baseline).
+Backends: ``embedding`` (MiniLM on OpenVINO, classifier router: the gate) and the comparison
+routers run with ``--baselines``: ``embedding-exemplar`` (MiniLM, exemplar vote),
+``embedding-description`` (MiniLM, description-only router) and ``lexical`` (TF-IDF,
+description-only router).
 """
 from __future__ import annotations
 
@@ -135,17 +137,23 @@ def exemplar_similarities(q, e, center: bool) -> list[list[float]]:
 
 
 def embedding_matrices(protos: Sequence[router.Prototype], exemplars: Sequence[exemplar.Exemplar],
-                       queries: Sequence[str]) -> tuple[list, dict, dict, dict]:
+                       queries: Sequence[str],
+                       similarities: bool = True) -> tuple[list | None, dict | None, dict, dict]:
     """From one cached encode: queries x prototypes cosine similarities, queries x exemplars ones
     raw and centred ({False: ..., True: ...}), info, and the vectors (``{"queries", "exemplars"}``,
-    numpy, rows in the order given) for the classifier router."""
+    numpy, rows in the order given) for the classifier router.
+
+    Without ``similarities`` (a run of the gate router only) the prototypes are not encoded and
+    both similarity results are None."""
     order: dict[str, int] = {}
-    for t in [p.text for p in protos] + [e.text for e in exemplars] + list(queries):
+    for t in ([p.text for p in protos] if similarities else []) + [e.text for e in exemplars] + list(queries):
         order.setdefault(t, len(order))
     vecs, info = embed_texts(list(order))
     q = vecs[[order[t] for t in queries]]
-    desc = q @ vecs[[order[p.text] for p in protos]].T
     e = vecs[[order[x.text] for x in exemplars]]
+    if not similarities:
+        return None, None, info, {"queries": q, "exemplars": e}
+    desc = q @ vecs[[order[p.text] for p in protos]].T
     by_centering = {c: exemplar_similarities(q, e, c) for c in (False, True)}
     return desc.tolist(), by_centering, info, {"queries": q, "exemplars": e}
 
@@ -208,7 +216,7 @@ def classifier_examples(exemplars: Sequence[exemplar.Exemplar], train: Sequence[
 
 
 def calibrate_classifier(train: Sequence[Case], exemplars: Sequence[exemplar.Exemplar], exemplar_vecs) -> dict:
-    """Out-of-round calibration of (C, tfidf_weight, threshold, margin) on the train cases."""
+    """Out-of-round calibration of (C, tfidf_weight, char_weight, rule, threshold, margin) on the train cases."""
     exs, flags = classifier_examples(exemplars, train)
     return classifier.calibrate(exemplar_vecs, exs, flags)
 
@@ -223,16 +231,17 @@ def classifier_routed(cases: Sequence[Case], train: Sequence[Case], exemplars: S
     """
     exs, _ = classifier_examples(exemplars, train)
     C, w = float(params["C"]), float(params["tfidf_weight"])
-    model = classifier.fit(exemplar_vecs, [e.text for e in exs], [e.label for e in exs], C, w)
+    cw, rule = float(params.get("char_weight", 0.0)), params.get("rule", classifier.TOP_LABEL)
+    model = classifier.fit(exemplar_vecs, [e.text for e in exs], [e.label for e in exs], C, w, cw)
     n_clauses = len(exs) - len(train)
-    oor = classifier.cross_validated(exemplar_vecs, exs, C, w)[n_clauses:]
+    oor = classifier.cross_validated(exemplar_vecs, exs, C, w, cw)[n_clauses:]
     by_key = {exemplar.case_key(c.split, c.source, c.name): p for c, p in zip(train, oor)}
     full = classifier.predict(model, query_vecs, [c.query for c in cases])
     out = []
     for c, p_full in zip(cases, full):
         p = by_key.get(exemplar.case_key(c.split, c.source, c.name)) if c.split == "train" else None
         p = p if p is not None else p_full
-        s = classifier.summary(p)
+        s = classifier.summary(p, rule)
         out.append(dict(asdict(c), scores=p, top_score=s["evidence"],
                         predicted=classifier.decide(s, params["threshold"], params["margin"])))
     rounds = classifier.folds(exs)

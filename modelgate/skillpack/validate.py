@@ -6,7 +6,7 @@ the pure functions of ``modelgate.gates.skills``.
 Checks (each problem names the skill, the check and the path):
 - frontmatter: parses as YAML (a parse error makes agents load the skill with no fields at all,
   silently), only the open spec's fields, ``name`` = folder name (lowercase-hyphen, <= 64),
-  ``description`` <= 1024 characters, third person, says what the skill does, when to use it
+  ``description`` <= 1024 characters (a warning above 800), third person, says what the skill does, when to use it
   ("Use when") and when not ("Do NOT use"), no angle brackets;
 - SKILL.md line budget (error above the spec's 500 lines, warning above the house's 300);
 - every file SKILL.md references (markdown links, ``references/…``, ``scripts/…`` paths) exists;

@@ -30,6 +30,11 @@ def test_runner_help_documents_the_agent_skip_exit_code():
     assert "3  the agent backend was skipped" in run(RUNNER, "--help").stdout
 
 
+def test_runner_help_says_the_comparison_routers_run_only_with_baselines():
+    out = run(RUNNER, "--help").stdout
+    assert "--baselines" in out and "only with --baselines" in " ".join(out.split())
+
+
 def test_corrupt_cases_file_is_exit_2_with_json(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -133,3 +133,44 @@ def test_a_none_winner_or_an_improbable_winner_routes_to_none():
     assert classifier.decide({"best": "alpha", "evidence": 0.45, "gap": 0.2}, 0.5, 0.0) == NONE
     assert classifier.decide({"best": "alpha", "evidence": 0.5, "gap": 0.2}, 0.5, 0.0) == "alpha"
     assert classifier.decide is exemplar.decide
+
+
+def test_skill_mass_evidence_is_the_probability_of_any_skill_and_names_the_likeliest_skill():
+    probs = {"alpha": 0.35, "beta": 0.25, NONE: 0.40}
+    top = classifier.summary(probs)
+    assert top["best"] == NONE and math.isclose(top["evidence"], 0.40)
+    mass = classifier.summary(probs, classifier.SKILL_MASS)
+    assert mass["best"] == "alpha"
+    assert math.isclose(mass["evidence"], 0.60) and math.isclose(mass["gap"], 0.10)
+    assert classifier.decide(mass, 0.55, 0.0) == "alpha"
+    assert classifier.decide(mass, 0.65, 0.0) == NONE  # not enough mass: fail closed
+    assert classifier.decide(mass, 0.55, 0.2) == NONE  # split between two skills: fail closed
+
+
+def test_unknown_decision_rule_is_rejected():
+    with pytest.raises(ValueError):
+        classifier.summary({"alpha": 1.0}, "majority")
+
+
+def test_character_ngrams_match_a_word_spelt_unlike_every_training_text():
+    exs, _ = _data()
+    flat = np.ones((len(exs), DIM)) / math.sqrt(DIM)  # vectors carry nothing: only the n-grams decide
+    texts, labels = [e.text for e in exs], [e.label for e in exs]
+    query = ["frostings"]  # an unseen word form: no word n-gram of the training texts matches it
+    words_only = classifier.fit(flat, texts, labels, C=16.0, tfidf_weight=1.0)
+    assert words_only.vectorizer.transform(query).nnz == 0
+    with_chars = classifier.fit(flat, texts, labels, C=16.0, tfidf_weight=1.0, char_weight=1.0)
+    p = classifier.predict(with_chars, flat[:1], query)[0]
+    assert classifier.summary(p)["best"] == "beta"
+
+
+def test_calibration_searches_the_char_weight_and_the_decision_rule():
+    exs, vecs = _data(per_label=2)
+    flags = [None if e.round is None else e.label != NONE for e in exs]
+    cal = classifier.calibrate(vecs, exs, flags, Cs=(16.0,), tfidf_weights=(1.0,), char_weights=(0.0, 1.0))
+    assert cal["char_weight"] in (0.0, 1.0) and cal["rule"] in classifier.RULES
+    probs = classifier.cross_validated(vecs, exs, cal["C"], cal["tfidf_weight"], cal["char_weight"])
+    routed = [(e, st, classifier.decide(classifier.summary(p, cal["rule"]), cal["threshold"], cal["margin"]))
+              for e, st, p in zip(exs, flags, probs) if p is not None]
+    assert cal["correct"] == sum(got == e.label for e, _, got in routed)
+    assert cal["false_triggers"] == sum((not st) and got != NONE and got != e.label for e, st, got in routed)

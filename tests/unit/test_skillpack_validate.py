@@ -66,6 +66,28 @@ def test_description_over_1024_characters_fails(tmp_path):
     assert any("characters" in p["detail"] for p in report["problems"])
 
 
+def test_description_between_800_and_1024_characters_is_a_warning_not_an_error(tmp_path):
+    desc = GOOD_DESC + " Also" + " more" * ((850 - len(GOOD_DESC)) // 5) + "."
+    assert 800 < len(desc) <= 1024
+    make_skill(tmp_path, frontmatter=f'name: bread-baking\ndescription: "{desc}"\n')
+    report = validate.validate(tmp_path, run_scripts=False)
+    assert report["pass"], report["problems"]
+    assert any(w["check"] == "frontmatter.description" and "800" in w["detail"] for w in report["warnings"])
+
+
+def test_description_of_800_characters_or_fewer_gets_no_length_warning(tmp_path):
+    make_skill(tmp_path)
+    report = validate.validate(tmp_path, run_scripts=False)
+    assert not [w for w in report["warnings"] if w["check"] == "frontmatter.description"]
+
+
+def test_shipped_descriptions_stay_within_the_house_target_of_500_to_700_characters():
+    from modelgate.routing import cases
+    root = Path(__file__).resolve().parents[2]
+    for name, desc in cases.descriptions(root).items():
+        assert 500 <= len(desc) <= 700, (name, len(desc))
+
+
 def test_description_without_when_not_fails(tmp_path):
     make_skill(tmp_path, frontmatter='name: bread-baking\ndescription: "Bakes bread. Use when asked to bake."\n')
     report = validate.validate(tmp_path)
