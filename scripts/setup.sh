@@ -9,5 +9,6 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first, pinned: optimum-intel needs torchvision, and this pair resolves on CPU-only machines.
 .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# PYTHONWARNINGS: the build backend's editable-install banner is not ours to show.
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".[test]"
 echo "modelgate installed in .venv ($(.venv/bin/python -c 'import openvino; print("openvino", openvino.__version__)'))"

@@ -68,3 +68,39 @@ def test_read_json_rejects_missing_corrupt_and_nan_input(tmp_path, content, frag
     with pytest.raises(c.GateInputError) as err:
         c.read_json(p)
     assert err.value.failure_class == "USER_CONFIG_ERROR" and fragment in err.value.detail
+
+
+def test_a_check_that_is_not_judged_must_say_why():
+    with pytest.raises(ValueError):
+        c.check("fidelity_rel_err", None, 0.01, None)
+    chk = c.check("fidelity_rel_err", None, 0.01, None, not_judged_because="not judged for int8 by design")
+    assert chk["not_judged_because"] == "not judged for int8 by design"
+    assert c.check("x", None, None, None, detail="not run: no source")["not_judged_because"] == \
+        "not run: no source"
+
+
+def test_a_null_check_without_a_reason_breaks_the_envelope_schema():
+    v = c.make_verdict("g", passed=True, detail="ok",
+                              checks=[{"name": "x", "pass": None, "measured": 1, "threshold": None}])
+    assert any("not_judged_because" in e for e in c.schema_errors("envelope", c.stamp(v)))
+    v["checks"][0]["not_judged_because"] = "deliberately not judged"
+    assert c.schema_errors("envelope", v) == []
+
+
+def test_every_verdict_carries_a_coverage_and_a_failure_vouches_for_nothing():
+    ok = c.stamp(c.make_verdict("g", passed=True, detail="ok"))
+    bad = c.stamp(c.error_verdict("g", "USER_CONFIG_ERROR", "model not found"))
+    for v in (ok, bad):
+        assert c.schema_errors("envelope", v) == []
+        assert set(v["coverage"]) == {"summary", "exercised", "not_exercised"}
+    assert "did not report" in ok["coverage"]["summary"]
+    assert bad["coverage"]["exercised"] == {} and "nothing is vouched for" in bad["coverage"]["summary"]
+
+
+def test_a_gate_states_its_own_coverage():
+    cov = c.coverage("VERIFIED at f32 on 4 prompts", {"prompts": 4, "precisions": ("f32",)}, ["bf16"])
+    v = c.stamp(c.make_verdict("g", passed=True, detail="ok", coverage=cov))
+    assert v["coverage"] == {"summary": "VERIFIED at f32 on 4 prompts",
+                             "exercised": {"prompts": 4, "precisions": ["f32"]}, "not_exercised": ["bf16"]}
+    v["coverage"]["extra"] = 1
+    assert c.schema_errors("envelope", v)

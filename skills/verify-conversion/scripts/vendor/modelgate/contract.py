@@ -110,15 +110,40 @@ def failure_classes() -> dict[str, str]:
 # --------------------------------------------------------------------------- verdicts
 
 def check(name: str, passed: bool | None, measured: Any, threshold: Any,
-          failure_class: str | None = None, detail: str | None = None) -> dict:
-    """One named check: pass (None = could not run), what was measured, the threshold."""
+          failure_class: str | None = None, detail: str | None = None,
+          not_judged_because: str | None = None) -> dict:
+    """One named check: pass (True not refuted, False refuted, None not judged), what was
+    measured, the threshold. A check that is not judged carries ``not_judged_because`` (taken
+    from ``detail`` when not given): a null check is never a silent pass."""
     out = {"name": name, "pass": passed, "measured": json_safe(measured),
            "threshold": json_safe(threshold)}
     if failure_class is not None:
         out["failure_class"] = failure_class
     if detail is not None:
         out["detail"] = detail
+    if passed is None:
+        reason = not_judged_because or detail
+        if not reason:
+            raise ValueError(f"check {name!r} is not judged but gives no reason")
+        out["not_judged_because"] = reason
     return out
+
+
+def coverage(summary: str, exercised: Mapping | None = None, not_exercised: Iterable[str] = ()) -> dict:
+    """What a verdict covers: one sentence to repeat to a user, what the run exercised (counts,
+    positions, precisions, formats, devices, modalities, samples) and what it did not."""
+    return {"summary": summary, "exercised": json_safe(dict(exercised or {})),
+            "not_exercised": [str(x) for x in not_exercised]}
+
+
+def default_coverage(passed: bool, detail: str) -> dict:
+    """The coverage of a verdict whose gate reported none: on a failure, that nothing is vouched
+    for; on a pass, that the gate did not say (never a claim of more than was checked)."""
+    if passed:
+        return coverage("passed; this gate did not report what it exercised", {},
+                        ["coverage not reported: claim only what the checks name"])
+    return coverage(f"nothing is vouched for: the gate failed or could not judge the input ({detail})"[:500],
+                    {}, ["everything: the verdict is a failure"])
 
 
 def exit_code_for(passed: bool, failure_class: str | None) -> int:
@@ -132,7 +157,7 @@ def make_verdict(gate: str, *, passed: bool, detail: str, failure_class: str | N
                  checks: Iterable[dict] = (), metrics: Mapping | None = None,
                  evidence: Mapping | None = None, next_action: str = "",
                  timings: Mapping | None = None, decision: str | None = None,
-                 exit_code: int | None = None, **extra: Any) -> dict:
+                 exit_code: int | None = None, coverage: Mapping | None = None, **extra: Any) -> dict:
     """Build a verdict in the common envelope; pure. ``extra`` carries gate-specific fields.
 
     ``versions`` stays empty and an empty ``next_action`` stays empty: ``stamp`` (called by
@@ -156,6 +181,7 @@ def make_verdict(gate: str, *, passed: bool, detail: str, failure_class: str | N
         "versions": {},
         "next_action": next_action,
         "timings": {k: round(float(v), 4) for k, v in (timings or {}).items()},
+        "coverage": json_safe(dict(coverage)) if coverage else default_coverage(bool(passed), detail),
     }
     verdict.update(json_safe(extra))
     return verdict

@@ -169,7 +169,9 @@ def _task_checks(name: str, task: Any) -> list[dict]:
         out.append(check(f"{name}:score", False, score, [lo, hi], "EVAL_SCORER_FAILED",
                          f"score {score!r} is outside the declared {scale} scale [{lo:g}, {hi:g}]"))
     else:
-        out.append(check(f"{name}:score", form_ok or None, score, [lo, hi] if lo is not None else "finite"))
+        out.append(check(f"{name}:score", form_ok or None, score, [lo, hi] if lo is not None else "finite",
+                         not_judged_because=None if form_ok else "the scale is not declared, so the score's "
+                         "range cannot be judged (the declared check fails)"))
     stderr = task.get("stderr")
     if stderr is not None:
         ok = is_number(stderr) and stderr >= 0 and (hi is None or stderr <= hi)
