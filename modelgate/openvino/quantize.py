@@ -48,7 +48,8 @@ def resolve_calibration(model_kind: str, path: str | Path | None, model_file_dir
     from modelgate.release.eval_data import load_eval_data, rows_sha256
 
     if path is not None:
-        kind, rows = load_eval_data(path, kinds=("image",) if model_kind == "classifier" else ("text", "prompt"))
+        kind, rows = load_eval_data(path, kinds=("image",) if model_kind == "classifier" else ("text", "prompt"),
+                                     what="calibration data")
         if kind == "image":
             return {"kind": "image", "images": [r["image"] for r in rows], "source": str(Path(path).resolve()),
                     "samples": len(rows), "sha256": rows_sha256(kind, rows)}

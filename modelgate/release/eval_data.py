@@ -204,12 +204,23 @@ def _label(label: Any) -> int | str:
     raise _LineError(f"'label' must be a class index (integer >= 0) or a non-empty class name, got {label!r}")
 
 
-def load_eval_data(path: str | os.PathLike, *, kinds: tuple[str, ...] | None = None) -> tuple[str, list[dict]]:
+def load_eval_data(path: str | os.PathLike, *, kinds: tuple[str, ...] | None = None,
+                   what: str = "eval data") -> tuple[str, list[dict]]:
     """(kind, normalised rows with a string ``id``) of a JSONL file or an image folder.
 
-    ``kinds`` restricts which kinds are accepted (e.g. calibration data). Raises GateInputError
-    (USER_CONFIG_ERROR, exit 2) naming the file and the line of the first problem.
+    ``kinds`` restricts which kinds are accepted (e.g. calibration data); ``what`` names the file's role
+    in messages. Raises GateInputError (USER_CONFIG_ERROR, exit 2) naming the file and the line of the
+    first problem.
     """
+    try:
+        return _load(path, kinds)
+    except GateInputError as exc:
+        if what == "eval data" or not exc.detail.startswith("eval data "):
+            raise
+        raise GateInputError(exc.failure_class, what + exc.detail[len("eval data"):], **exc.evidence) from None
+
+
+def _load(path: str | os.PathLike, kinds: tuple[str, ...] | None) -> tuple[str, list[dict]]:
     p = Path(path)
     if p.is_dir():
         kind, rows = "image", _image_folder(p)

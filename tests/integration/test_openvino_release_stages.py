@@ -118,3 +118,20 @@ def test_evaluating_a_folder_without_an_ir_is_an_input_error(tmp_path):
     with pytest.raises(GateInputError):
         ev.run_evaluation(tmp_path, ev.make_eval_config(["fixture:digits"]), tmp_path / "o", variant="baseline",
                           run_id="t", model_label="x")
+
+
+def test_eval_data_sentence_pairs_score_an_encoder_against_the_labels(tmp_path):
+    src = fixtures.minilm()
+    ir = export_cached(src, "fp32", task="feature-extraction")
+    rows = [{"id": "same", "text_a": "A man is playing a guitar.", "text_b": "A man plays the guitar.", "score": 5.0,
+             "scale_max": 5.0},
+            {"id": "other", "text_a": "A man is playing a guitar.", "text_b": "The stock market fell today.",
+             "score": 0.0, "scale_max": 5.0}]
+    cfg = ev.make_eval_config(["eval-data:pair"], eval_data=("pair", rows), data_root=tmp_path)
+    s, _ = ev.run_evaluation(ir, cfg, tmp_path / "eval", variant="baseline", run_id="t", model_label="minilm",
+                             data_root=tmp_path)
+    t = s["tasks"]["eval-data:pair"]
+    recs = {json.loads(ln)["id"]: json.loads(ln) for ln in (tmp_path / "eval" / t["records_path"]).read_text()
+            .splitlines()}
+    assert t["scored_samples"] == 2 and recs["same"]["prediction"] > 0.8 > recs["other"]["prediction"]
+    assert recs["same"]["score"] > 0.8 and recs["other"]["score"] > 0.7  # agreement with the human label

@@ -99,3 +99,42 @@ def test_thirty_eight_documents_cannot_resolve_a_one_point_threshold(run):
         assert verdict["decision"] == "INDETERMINATE", name
         gen = verdict["tasks"]["lm-eval:cf_gen"]
         assert gen["decision"] == "INDETERMINATE" and gen["samples_needed"] > 38
+
+
+def _eval_data_run(ws, tmp_path, kind, rows):
+    from modelgate.openvino import evaluate as ev
+
+    cfg = ev.make_eval_config([f"eval-data:{kind}"], eval_data=(kind, rows), data_root=tmp_path)
+    summary, _ = ev.run_evaluation(ws.path("baseline", "ir"), cfg, tmp_path / "eval", variant="baseline",
+                                   run_id="eval-data", model_label="baseline", data_root=tmp_path)
+    task = summary["tasks"][f"eval-data:{kind}"]
+    recs = [json.loads(line) for line in (tmp_path / "eval" / task["records_path"]).read_text().splitlines()]
+    return task, {r["id"]: r for r in recs}
+
+
+def test_eval_data_prompts_with_answers_are_scored_by_exact_or_contains_match(run, tmp_path):
+    from modelgate import data
+
+    ws, _, _ = run
+    facts = data.color_facts()
+    rows = [{"id": f"fact-{i}", "prompt": p, "answers": [a], "match": "exact", "max_new_tokens": 8}
+            for i, (p, a) in enumerate(facts[:6])]
+    rows += [{"id": "count", "prompt": "one two", "answers": ["three"], "match": "contains", "max_new_tokens": 8},
+             {"id": "wrong", "prompt": facts[0][0], "answers": ["turquoise"], "match": "exact", "max_new_tokens": 8}]
+    task, recs = _eval_data_run(ws, tmp_path, "qa", rows)
+    assert task["metric"] == "qa_match" and task["scored_samples"] == len(rows)
+    assert all(recs[f"fact-{i}"]["score"] == 1.0 for i in range(6)), recs  # the trained facts, by exact match
+    assert recs["count"]["score"] == 1.0 and "three" in recs["count"]["prediction"]  # contains
+    assert recs["wrong"]["score"] == 0.0 and recs["wrong"]["reference"] == ["turquoise"]
+
+
+def test_eval_data_multiple_choice_runs_through_the_harness_by_log_likelihood(run, tmp_path):
+    from modelgate import data
+
+    ws, _, _ = run
+    palette = sorted({a for _, a in data.color_facts()})
+    rows = [{"id": f"c{i}", "prompt": p, "choices": palette, "answer": palette.index(a)}
+            for i, (p, a) in enumerate(data.color_facts()[:10])]
+    task, recs = _eval_data_run(ws, tmp_path, "choice", rows)
+    assert task["metric"] == "acc" and task["score"] == 1.0 and set(recs) == {r["id"] for r in rows}
+    assert all(len(r["prediction"]) == len(palette) for r in recs.values())  # a log-likelihood per choice

@@ -160,3 +160,12 @@ def test_calibration_text_from_a_file_and_a_kind_that_does_not_fit_the_model(tmp
         resolve_calibration("classifier", path, tmp_path)
     with pytest.raises(GateInputError, match="calibration.npy"):
         resolve_calibration("classifier", None, tmp_path)
+
+
+def test_a_bad_calibration_file_is_named_as_calibration_data_with_its_line(tmp_path):
+    path = _write(tmp_path, ['{"text": "fine."}', '{"text": "fine", "txt": "typo"}'])
+    with pytest.raises(GateInputError, match=r"^calibration data .* line 2: unknown key") as err:
+        resolve_calibration("llm", path, tmp_path)
+    assert err.value.exit_code == 2 and err.value.failure_class == "USER_CONFIG_ERROR"
+    with pytest.raises(GateInputError, match=r"^eval data .* line 2"):
+        load_eval_data(path)
