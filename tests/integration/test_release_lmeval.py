@@ -138,3 +138,17 @@ def test_eval_data_multiple_choice_runs_through_the_harness_by_log_likelihood(ru
     task, recs = _eval_data_run(ws, tmp_path, "choice", rows)
     assert task["metric"] == "acc" and task["score"] == 1.0 and set(recs) == {r["id"] for r in rows}
     assert all(len(r["prediction"]) == len(palette) for r in recs.values())  # a log-likelihood per choice
+
+
+def test_eval_data_plain_text_is_scored_by_rolling_log_likelihood_in_bits_per_byte(run, tmp_path):
+    from modelgate import data
+
+    ws, _, _ = run
+    learned = data.trained_lm_corpus()[:4]
+    rows = [{"id": f"t{i}", "text": t} for i, t in enumerate(learned)]
+    rows.append({"id": "noise", "text": "qzx vlorp 88 ;; kwy bnnt zzq"})
+    task, recs = _eval_data_run(ws, tmp_path, "text", rows)
+    assert task["metric"] == "bits_per_byte" and task["higher_is_better"] is False
+    assert task["scored_samples"] == len(rows)
+    assert math.isclose(math.fsum(r["score"] for r in recs.values()) / len(recs), task["score"], rel_tol=1e-12)
+    assert all(recs[f"t{i}"]["score"] < recs["noise"]["score"] for i in range(4))  # what it learned costs fewer bits
