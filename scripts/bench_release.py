@@ -3,13 +3,13 @@
 wall time per stage, and the resume ratio.
 
 Each model's chain runs as a user would run it (the CLI in a subprocess), in one run folder: the first
-run quantizes and evaluates (its ``quantize-<recipe>`` stage is the PTQ reference); every further run
-changes only ``--tasks`` (or ``--eval-data``), so PTQ, gate_ptq and the canary are reused and only the
-evaluation stages run again. For each task kind the table shows the evaluation stages (baseline +
-candidate) in seconds, their ratio to the PTQ stage, and milliseconds per sample; the last run repeats
-the first command and must skip every stage (resume ratio = its wall time / the first run's, target
-<= 0.1). Timings on a shared machine are noisy: compare the ratios of one run. ``--json FILE`` also
-writes the results.
+run quantizes and evaluates (its ``quantize-<recipe>`` stage is the PTQ reference), and the same command
+right after it must skip every stage (resume ratio = its wall time / the first run's, target <= 0.1);
+every further run changes only ``--tasks`` (or ``--eval-data``), so PTQ, gate_ptq and the canary are
+reused and only the evaluation stages run again (a run folder keeps one evaluation per variant). For
+each task kind the table shows the evaluation stages (baseline + candidate) in seconds, their ratio to
+the PTQ stage, and milliseconds per sample. Timings on a shared machine are noisy: compare the ratios
+of one run. ``--json FILE`` also writes the results.
 
 The tiny fixtures make both stages mostly fixed cost (process start, imports, model load); on a real
 1-8 B model the evaluation grows with samples x forward cost while PTQ grows with weights only, so the
@@ -99,19 +99,20 @@ def main(argv=None) -> int:
                 continue
             ws = Path(tmp) / model.split()[0]
             rows, ptq = [], None
-            first_wall = None
+            first_wall = again_wall = again = None
             for i, (kind, extra) in enumerate(kinds):
                 wall, rep, code = _run([*base, *extra], ws)
                 if i == 0:
                     first_wall = wall
                     ptq = _stage(rep, "quantize-")
+                    # the same command again, before another kind replaces the evaluation stages' records
+                    again_wall, again, _ = _run([*base, *extra], ws)
                 evals = _stage(rep, "eval-")
                 samples = sum(t.get("samples") or 0 for t in rep["coverage"]["exercised"].get("tasks", {}).values())
                 rows.append({"task_kind": kind, "decision": rep["decision"], "exit_code": code,
                              "eval_s": round(evals, 2), "ratio_to_ptq": round(evals / ptq, 3) if ptq else None,
                              "samples": samples, "ms_per_sample": round(1000 * evals / (2 * samples), 1)
                              if samples else None, "ran": rep["resume"]["ran"]})
-            again_wall, again, _ = _run([*base, *kinds[0][1]], ws)
             results[model] = {"ptq_s": round(ptq, 2), "kinds": rows, "first_wall_s": round(first_wall, 2),
                               "resume_wall_s": round(again_wall, 2), "resume_ratio": round(again_wall / first_wall, 4),
                               "resume_ran": again["resume"]["ran"]}
