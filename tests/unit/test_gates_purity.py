@@ -44,10 +44,11 @@ NOT_DECISIONS = {
     ("cli/spine.py", "len(text) <= limit"): "clips a line of the terminal summary",
     ("release/ptq_observe.py", "len(out) > MAX_DIFFS"): "truncates a diff list",
     ("release/records.py", "len(line) > MAX_RECORD_BYTES"): "refuses an oversized input line",
+    ("contract.py", "p.stat().st_size > MAX_JSON_BYTES"): "refuses an oversized input file",
     ("openvino/integrity.py", "len(out['constants']) < limit"): "caps how many offenders are listed",
     ("openvino/infer.py", "k + 1 < max_new_tokens"): "generation loop bound",
     ("openvino/evaluate.py", "limit < 2"): "validates the --limit argument",
-    ("cli/release.py", "args.threshold < 0"): "validates the --threshold argument",
+    ("cli/release.py", "args.limit < 2"): "validates the --limit argument",
     ("routing/classifier.py", "len(rounds) >= MIN_ROUNDS"): "chooses the calibration scheme",
     ("routing/router.py", "len(p.split()) < _MIN_CLAUSE_WORDS"): "splits a description into clauses",
     ("verify/observe.py", "integ['expected_min_bytes'] > integ['bin_bytes']"):

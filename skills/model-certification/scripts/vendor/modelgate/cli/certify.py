@@ -192,12 +192,12 @@ def _check_lock(args: argparse.Namespace) -> Outcome:
 
 def _tool(name: str, help_: str, configure, run, description: str) -> Command:
     return Command(name, help_, configure, run, gate=f"certify-{name}", description=description,
-                   error_output=lambda args: None)
+                   error_output=lambda args: None, schema=SCHEMA)
 
 
 TOOLS = (
     Command("score", "the MQS score of evidence; exit 0 CERTIFIED/PROVISIONAL, 1 BLOCKED, 2 PENDING or bad input",
-            _score_args, _score, gate="certify-score",
+            _score_args, _score, gate="certify-score", schema=SCHEMA,
             description="Score certification evidence (MQS 0-1000, gateways G0-G4). Exit 0 when CERTIFIED or "
                         "PROVISIONAL, 1 when BLOCKED, 2 when nothing was executed or the evidence is invalid."),
     _tool("report", "HTML, JUnit XML and Markdown reports of evidence", _report_args, _report,
@@ -218,7 +218,7 @@ TOOLS = (
 
 CERTIFY = Command(
     "certify", "run a certification playbook (MQS, G0-G4, registry, reports)", _run_args, _run, gate=GATE,
-    error_output=lambda args: None, children=TOOLS,
+    error_output=lambda args: None, children=TOOLS, schema=SCHEMA,
     description="Run a model-certification playbook: formats x devices x modalities x scenarios, each cell in its own "
                 "process with a timeout; evidence, MQS score, registry row, README table and reports. Or run one of "
                 "the scoring tools below (each has --help).")
