@@ -84,8 +84,10 @@ def _read_yaml(path: Path, what: str) -> dict:
 
     if not path.is_file():
         raise GateInputError("USER_CONFIG_ERROR", f"{what} not found: {path}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    from modelgate import strict_yaml
+
+    try:  # a key written twice is refused, not read as its last value
+        doc = strict_yaml.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise GateInputError("USER_CONFIG_ERROR", f"{what} {path} is not readable YAML: {exc}") from exc
     if not isinstance(doc, dict):
@@ -125,6 +127,10 @@ def load_playbook(path: str | Path, tier: str | None = None, *, skill_dir: str |
     fill defaults and validate. Bad input -> GateInputError."""
     path = Path(path)
     raw = _read_yaml(path, "playbook")
+    scenarios = raw.get("scenarios")
+    own = [s.get("name") for s in scenarios if isinstance(s, dict)] if isinstance(scenarios, list) else []
+    if len(set(map(str, own))) != len(own):  # merging by name would silently keep only the last of them
+        raise GateInputError("USER_CONFIG_ERROR", f"playbook {path}: scenario names are not unique: {own}")
     # unknown fields in the playbook itself are rejected before merging hides them
     pre = merge({"name": "x", "model": {"fixture": "llama"}, "model_family": "x", "tier": "smoke",
                  "matrix": {"formats": ["safetensors"], "devices": ["CPU"], "modalities": ["run"]},

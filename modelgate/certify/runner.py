@@ -291,7 +291,13 @@ def _finish(evidence: dict, out: Path, registry, readme) -> dict:
             "readme": str(readme_path), "reports": paths, "outcomes": counts, "records": len(evidence["records"])}
 
 
+# a CLI override above this is not a worker count or a timeout anyone means (a 400-digit --timeout-ms
+# would overflow the first float division)
+MAX_OVERRIDE = 10**9
+
+
 def check_input(value, name: str) -> None:
-    """Reject non-positive CLI overrides before they reach the pool."""
-    if value is not None and (not isinstance(value, int) or value < 1):
-        raise GateInputError("USER_CONFIG_ERROR", f"{name} must be a positive integer, got {value!r}")
+    """Reject non-positive (or absurdly large) CLI overrides before they reach the pool."""
+    if value is not None and (not isinstance(value, int) or not 1 <= value <= MAX_OVERRIDE):
+        raise GateInputError("USER_CONFIG_ERROR", f"{name} must be a positive integer up to {MAX_OVERRIDE}, "
+                             f"got {str(value)[:40]!r}")

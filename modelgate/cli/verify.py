@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> Outcome:
         _apply_pipeline_state(args)
     if not args.model:
         raise GateInputError("USER_CONFIG_ERROR", "--model is required (or --pipeline-state with model_id)")
+    problem = contract.file_problem(Path(args.output) / "ir") if args.output else None
+    if problem:  # the IR goes under --output: a file there would fail the export after the source is loaded
+        raise GateInputError("USER_CONFIG_ERROR", f"--output must be a folder: {problem}")
     timeout = _positive("--timeout", args.timeout)
     new_tokens = int(_positive("--new-tokens", args.new_tokens, integer=True))
     overrides = _overrides(args)

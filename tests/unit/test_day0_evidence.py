@@ -88,13 +88,16 @@ def test_no_sample_of_perfect_agreement_smaller_than_3_over_the_threshold_is_acc
         assert evaluate_compare(b, c, threshold=0.01, paired=paired)["decision"] == "INDETERMINATE"
 
 
-def test_regression_seed_stderr_1e308_gives_a_number_or_null_and_the_right_reason():
+@pytest.mark.parametrize("paired", [False, True])
+def test_regression_seed_stderr_1e308_gives_a_number_or_null_and_the_right_reason(paired):
     b, c = pair(10.0, 10.0, stderr=1e308, n=4, scale="unbounded", metric="perplexity", hib=False)
-    v = evaluate_compare(b, c, threshold=0.01)
+    stats = {"digits": {"n": 4, "mean_diff": 0.0, "stderr_diff": 1.5e308}} if paired else None
+    v = evaluate_compare(b, c, threshold=0.01, paired=stats)
     t = v["tasks"]["digits"]
-    assert schema_errors("compare-verdict", v) == []
+    assert schema_errors("compare-verdict", v) == [] and v["decision"] == "INDETERMINATE"
     assert t["upper_bound"] is None and "Infinity" not in json.dumps(v)
-    assert "sits on the threshold" not in t["reasons"][0] and "too large" in t["reasons"][0]
+    assert "sits on the threshold" not in t["reasons"][0]
+    assert ("too large" if paired else "without per-sample records") in t["reasons"][0]
 
 
 def test_a_drop_on_the_threshold_still_says_so():
@@ -187,12 +190,12 @@ def test_regression_seed_a_400_digit_integer_is_refused_not_an_overflow_tracebac
         text = text.replace(f'"{where}": {json.dumps(doc["tasks"]["t"][where])}', f'"{where}": {big}')
     assert big in text
     (tmp_path / "s.json").write_text(text)
-    v = cli(GATE_RUN, "--run", tmp_path / "s.json")
-    assert v["pass"] is False and v["failure_class"] != "UNKNOWN"
+    v = cli(GATE_RUN, "--run", tmp_path / "s.json")  # refused when read, like 1e400: exit 2, said why
+    assert (v["exit_code"], v["failure_class"]) == (2, "USER_CONFIG_ERROR") and "does not fit" in v["detail"]
     c = run_summary("candidate", {"t": task(0.5)})
     (tmp_path / "c.json").write_text(json.dumps(c))
     v = cli(GATE_COMPARE, "--baseline", tmp_path / "s.json", "--candidate", tmp_path / "c.json")
-    assert v["decision"] == "ANOMALOUS" and v["failure_class"] != "UNKNOWN"
+    assert (v["exit_code"], v["failure_class"]) == (2, "USER_CONFIG_ERROR") and "does not fit" in v["detail"]
 
 
 def test_huge_integers_never_reach_arithmetic_in_the_pure_gates():

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelgate.contract import schema_errors
-from modelgate.gates.compare import agresti_coull_se, evaluate_compare
+from modelgate.gates.compare import evaluate_compare, proportion_se_floor
 from modelgate.gates.paired import rule_of_three_floor
 
 
@@ -34,7 +34,7 @@ def test_a_reported_stderr_below_what_the_counts_allow_is_not_trusted():
     b, c = pair(0.95, 0.95, stderr=0.001)
     t = compare(b, c, threshold=0.01)["tasks"]["digits"]
     assert t["decision"] == "INDETERMINATE"
-    assert t["stderr_diff"] >= math.hypot(agresti_coull_se(0.95, 450, 1.645), agresti_coull_se(0.95, 450, 1.645))
+    assert t["stderr_diff"] >= math.hypot(proportion_se_floor(0.95, 450, 1.645), proportion_se_floor(0.95, 450, 1.645))
 
 
 def test_drop_beyond_threshold_is_regression_with_exit_1():
@@ -155,12 +155,21 @@ def test_lower_is_better_metrics_regress_when_they_rise():
     v = compare(b, c, threshold=0.02, relative=True)  # +5 %
     assert v["decision"] == "REGRESSION"
     b, c = pair(10.0, 10.1, scale="unbounded", metric="perplexity", hib=False, stderr=0.01)
-    assert compare(b, c, threshold=0.02, relative=True)["decision"] == "ACCEPT"
+    paired = {"digits": {"n": 450, "mean_diff": 0.1, "stderr_diff": 0.01}}
+    assert compare(b, c, threshold=0.02, relative=True, paired=paired)["decision"] == "ACCEPT"
 
 
-def test_a_zero_stderr_on_an_unbounded_scale_bounds_nothing():
+def test_an_unbounded_score_without_records_is_never_accepted_on_its_reported_stderr():
+    for stderr in (0.0, 1e-9, 0.01):
+        b, c = pair(10.0, 10.0, scale="unbounded", metric="perplexity", hib=False, stderr=stderr)
+        t = compare(b, c, threshold=0.02, relative=True)["tasks"]["digits"]
+        assert t["decision"] == "INDETERMINATE" and "without per-sample records" in t["reasons"][0]
+
+
+def test_a_paired_zero_stderr_on_an_unbounded_scale_bounds_nothing():
     b, c = pair(10.0, 10.0, scale="unbounded", metric="perplexity", hib=False, stderr=0.0)
-    t = compare(b, c, threshold=0.02, relative=True)["tasks"]["digits"]
+    paired = {"digits": {"n": 450, "mean_diff": 0.0, "stderr_diff": 0.0}}
+    t = compare(b, c, threshold=0.02, relative=True, paired=paired)["tasks"]["digits"]
     assert t["decision"] == "INDETERMINATE" and "bounds nothing" in t["reasons"][0]
 
 
@@ -315,7 +324,7 @@ def test_valid_unit_scores_follow_the_decision_rules(bs, cs, se, threshold):
         assert v["decision"] == "ANOMALOUS"
     elif v["decision"] == "ACCEPT":
         # never on less evidence than the reported errors, the proportions' own errors or the rule of three
-        floor = math.hypot(max(se, agresti_coull_se(bs, 450, 1.645)), max(se, agresti_coull_se(cs, 450, 1.645)))
+        floor = math.hypot(max(se, proportion_se_floor(bs, 450, 1.645)), max(se, proportion_se_floor(cs, 450, 1.645)))
         assert drop + 1.645 * max(floor, rule_of_three_floor(1.0, 450)) <= threshold + 1e-6
 
 

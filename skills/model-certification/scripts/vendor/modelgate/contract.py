@@ -294,6 +294,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _float_sized_int(text: str) -> int:
+    value = int(text)  # beyond 4300 digits Python itself refuses (ValueError)
+    if abs(value) > _MAX_FLOAT_INT:  # a 400-digit integer would overflow the first float operation
+        raise ValueError(f"integer of {len(text.lstrip('-'))} digits does not fit a 64-bit float")
+    return value
+
+
+_MAX_FLOAT_INT = int(sys.float_info.max)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     obj: dict = {}
     for key, value in pairs:
@@ -305,10 +315,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 def loads_strict(text: str) -> Any:
     """Parse JSON as every reader of the pack must: no NaN/Infinity literals, no number that overflows
-    a float, no duplicate keys in an object. Raises ValueError (RecursionError is turned into one)."""
+    a float (1e400, or an integer of 400 digits), no duplicate keys in an object. Raises ValueError
+    (RecursionError is turned into one)."""
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                          object_pairs_hook=_unique_keys)
+                          parse_int=_float_sized_int, object_pairs_hook=_unique_keys)
     except RecursionError as exc:
         raise ValueError("nested too deeply") from exc
 

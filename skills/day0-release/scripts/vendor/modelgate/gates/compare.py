@@ -137,29 +137,37 @@ def agresti_coull_se(fraction: float, n: int, z: float) -> float:
     """The Agresti-Coull standard error of a proportion ``fraction`` observed on ``n`` samples: never 0,
     even at 0 % or 100 % (10 of 10 correct is still compatible with a true rate well below 1)."""
     n_adj = n + z * z
-    p_adj = (fraction * n + z * z / 2) / n_adj
-    p_adj = min(1.0, max(0.0, p_adj))
+    p_adj = min(1.0, max(0.0, (fraction * n + z * z / 2) / n_adj))
     return math.sqrt(p_adj * (1 - p_adj) / n_adj)
+
+
+def proportion_se_floor(fraction: float, n: int, z: float) -> float:
+    """The least standard error a score with mean ``fraction`` (of a bounded scale) over ``n`` samples can
+    be given without its per-sample records: the larger of the Agresti-Coull error and the plug-in
+    error sqrt(p(1-p)/(n-1)). No sample of values in [0, 1] with that mean has a larger standard error
+    than the plug-in one (a 0/1 sample has exactly it), and Agresti-Coull keeps it above 0 at 0 % and
+    100 %."""
+    fraction = min(1.0, max(0.0, fraction))
+    plug_in = math.sqrt(fraction * (1 - fraction) / (n - 1)) if n > 1 else 0.0
+    return max(agresti_coull_se(fraction, n, z), plug_in)
 
 
 def _independent_se(v: dict, z: float, m: int) -> float | None:
     """Standard error of candidate - baseline (metric units) from two independent runs of ``m`` samples
     each (the reported errors scaled from the counts observed), or None when it cannot be bounded.
 
-    Without per-sample records the gate cannot see how the scores spread. On a bounded scale every
-    score has at most the variance of a proportion with the same mean, so each side's error is at
-    least the Agresti-Coull error of that proportion; the combined error is at least the floor a
-    paired comparison has. On an unbounded scale there is no such bound: a reported 0 says nothing.
+    Without per-sample records the gate cannot see how the scores spread, so a reported stderr is only
+    trusted when it is larger than what the counts allow: on a bounded scale each side's error is at
+    least ``proportion_se_floor`` of its score, and the combined error at least the floor a paired
+    comparison has. On an unbounded scale nothing bounds the spread: without records, no bound.
     """
     se_b, se_c, full = v["se_b"], v["se_c"], v["full"]
-    if se_b is None or se_c is None:
+    if se_b is None or se_c is None or full is None:
         return None
     se_b *= math.sqrt(v["n_b"] / m)
     se_c *= math.sqrt(v["n_c"] / m)
-    if full is None:
-        return math.hypot(se_b, se_c) if se_b > 0 and se_c > 0 else None
-    floor_b = full * agresti_coull_se(v["b"] / full, m, z)
-    floor_c = full * agresti_coull_se(v["c"] / full, m, z)
+    floor_b = full * proportion_se_floor(v["b"] / full, m, z)
+    floor_c = full * proportion_se_floor(v["c"] / full, m, z)
     return max(math.hypot(max(se_b, floor_b), max(se_c, floor_c)), rule_of_three_floor(full, m))
 
 
@@ -235,8 +243,13 @@ def _judge(v: dict, paired_entry: dict | None, threshold: float, relative: bool,
         return dict(out, decision="REGRESSION", judgeable=True,
                     reasons=[f"drop {drop:.6g} exceeds the threshold {threshold:g}"])
     if se is None:
-        why = ("no standard errors" if se_source == "independent" and (v["se_b"] is None or v["se_c"] is None)
-               else "a standard error of 0 on an unbounded scale bounds nothing")
+        if se_source == "independent" and (v["se_b"] is None or v["se_c"] is None):
+            why = "no standard errors"
+        elif se_source == "independent":
+            why = ("an unbounded score's standard error cannot be bounded without per-sample records (a reported "
+                   "stderr is a claim nothing can check)")
+        else:
+            why = "a paired standard error of 0 on an unbounded scale bounds nothing"
         return dict(out, decision="INDETERMINATE", judgeable=True,
                     reasons=[f"{why}: cannot tell whether the sample resolves the threshold"])
     upper = drop + z * se
