@@ -335,7 +335,10 @@ def attack_run(draw, files: dict, folder: str, doc: dict, tasks: dict[str, TaskT
     """Apply one hostile change to the run in ``folder`` (``files`` is rewritten); returns its name."""
     attack = draw(st.sampled_from(RUN_ATTACKS))
     name = draw(st.sampled_from(sorted(tasks)))
-    t, entry = tasks[name], doc["tasks"][name]
+    t = tasks[name]
+    # after an earlier attack the task entry may be gone: a detached entry keeps this one harmless
+    entry = doc["tasks"][name] if isinstance(doc.get("tasks"), dict) and isinstance(
+        doc["tasks"].get(name), dict) else {}
     span = SPAN[t.scale]
     dup = None
     if attack == "poison_field":
@@ -346,9 +349,9 @@ def attack_run(draw, files: dict, folder: str, doc: dict, tasks: dict[str, TaskT
         bad = [v for v in POISON if v is not None] + ([span * 1.5, -span] if span else [])
         entry[key] = draw(st.sampled_from(bad) | json_values)
     elif attack == "delete_field":
-        doc.pop(draw(st.sampled_from(RUN_FIELDS)))
+        doc.pop(draw(st.sampled_from(RUN_FIELDS)), None)
     elif attack == "delete_task_field":
-        entry.pop(draw(st.sampled_from(TASK_FIELDS)))
+        entry.pop(draw(st.sampled_from(TASK_FIELDS)), None)
     elif attack == "unknown_field":
         (doc if draw(st.booleans()) else entry)[draw(st.sampled_from(["scores", "note", "Status", "task"]))] = 1
     elif attack == "duplicate_key":
@@ -368,7 +371,7 @@ def attack_run(draw, files: dict, folder: str, doc: dict, tasks: dict[str, TaskT
         entry["errors"] = [{"code": draw(st.sampled_from(["SCORER_EXCEPTION", "TIMEOUT", "INFRA", "MISSING_REFERENCE",
                                                            "WHATEVER"])), "message": "judge said fine"}]
     elif attack == "config_hash":
-        doc["eval_config"] = dict(doc["eval_config"], seed=1)
+        doc["eval_config"] = {"tasks": ["changed"], "seed": 1}
     elif attack == "timings":
         doc["timings"] = {"seconds": draw(st.sampled_from([-1.0, 10**400, "1", None, raw("NaN")]))}
     elif attack.startswith("record") or attack == "records_path_escape":
@@ -394,7 +397,7 @@ def attack_run(draw, files: dict, folder: str, doc: dict, tasks: dict[str, TaskT
                 t.scores = [span * 1.5, *t.scores[1:]]
                 if len(t.scores) > 1:
                     t.scores[1] = -span * 0.5
-            entry["score"] = min(max(mean(t.scores), 0.0), span) if span is not None else entry["score"]
+            entry["score"] = min(max(mean(t.scores), 0.0), span) if span is not None else entry.get("score")
         elif attack == "record_mean":  # the summary's score moves away from its records' mean (stays in scale)
             m = mean(t.scores) if t.scores else 0.0
             entry["score"] = m + (0.05 * span if span else 1.0) * (1 if span is None or m < span / 2 else -1)

@@ -16,10 +16,14 @@ from modelgate.cli.day0 import GATE_COMPARE, GATE_PTQ, GATE_RUN
 from modelgate.cli.spine import run_command
 from modelgate.contract import schema_errors
 from modelgate.gates.compare import evaluate_compare
-from modelgate.gates.paired import rule_of_three_floor
 from modelgate.gates.run import evaluate_run
 
 SCHEMAS = {"gate-run": "run-verdict", "gate-compare": "compare-verdict", "gate-ptq": "ptq-verdict"}
+
+
+def rule_of_three_floor(span: float, n: int) -> float:
+    """The paired path's floor on the standard error, as references/gates.md states it."""
+    return span * 3 / (1.645 * n)
 
 
 def cli(cmd, *argv) -> dict:
@@ -225,6 +229,20 @@ def test_regression_seed_gate_ptq_refuses_an_observation_without_a_field_its_sch
 
 
 # --------------------------------------------------------------------------- coverage
+
+def test_regression_seed_the_conductor_refuses_a_threshold_of_1_before_any_stage(tmp_path):
+    from modelgate.cli.release import RELEASE
+
+    (tmp_path / "digits.onnx").write_bytes(b"a classifier the chain would export")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run_command(RELEASE, ["--model", str(tmp_path / "digits.onnx"), "--recipe", "static_int8",
+                                     "--threshold", "1", "--workspace", str(tmp_path / "ws")])
+    v = json.loads(out.getvalue())
+    assert (code, v["failure_class"], v["decision"]) == (2, "USER_CONFIG_ERROR", None)
+    assert "threshold" in v["detail"] and schema_errors("release-report", v) == []
+    assert not (tmp_path / "ws").exists()  # no workspace, no stage
+
 
 def test_every_judged_day0_verdict_says_what_it_covered(tmp_path):
     b = write_run(tmp_path / "b", "baseline", 0.9, 450, stderr=0.01, records=_records(0.9, 450))
