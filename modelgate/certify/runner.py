@@ -298,6 +298,7 @@ MAX_OVERRIDE = 10**9
 
 def check_input(value, name: str) -> None:
     """Reject non-positive (or absurdly large) CLI overrides before they reach the pool."""
-    if value is not None and (not isinstance(value, int) or not 1 <= value <= MAX_OVERRIDE):
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or not 1 <= value <= MAX_OVERRIDE):
         raise GateInputError("USER_CONFIG_ERROR", f"{name} must be a positive integer up to {MAX_OVERRIDE}, "
                              f"got {str(value)[:40]!r}")
