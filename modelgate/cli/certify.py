@@ -269,7 +269,9 @@ def _check_lock_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("playbook")
     p.add_argument("--lock", help="lock file (default: <output>/playbooks.lock.json, else the nearest "
                                   "playbooks.lock.json above the playbook)")
-    p.add_argument("--output", help="the run's output folder (its playbooks.lock.json is looked at first)")
+    p.add_argument("--output", default="certification",
+                   help="the run's output folder (its playbooks.lock.json is looked at first; default: certification, "
+                        "the run's default)")
     p.add_argument("--tier", choices=TIERS, help="the tier the run would use (default: the playbook's)")
     _skill_dir_arg(p)
 
