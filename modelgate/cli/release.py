@@ -15,8 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-from modelgate.cli.spine import Command, Outcome
-from modelgate.contract import GateInputError, atomic_write_json, atomic_write_text, schema_errors, stamp
+from modelgate.cli.spine import Command, Outcome, stdout_to_stderr
+from modelgate.contract import (
+    GateInputError,
+    atomic_write_json,
+    atomic_write_text,
+    file_problem,
+    schema_errors,
+    stamp,
+)
 
 # evaluation precisions (modelgate.openvino.evaluate.PRECISIONS; named here so --help stays light)
 PRECISIONS = ("f32", "served")
@@ -86,24 +93,63 @@ def _progress(quiet: bool, stream):
     return say
 
 
-def _validate(args) -> None:
-    if args.threshold is not None and (not math.isfinite(args.threshold) or args.threshold < 0):
-        raise GateInputError("USER_CONFIG_ERROR", f"--threshold must be a finite number >= 0, got {args.threshold}")
-    if not math.isfinite(args.timeout) or args.timeout <= 0:
-        raise GateInputError("USER_CONFIG_ERROR", f"--timeout must be > 0, got {args.timeout}")
+def validate_arguments(args: argparse.Namespace) -> None:
+    """Every argument of the conductor, checked before any import of the heavy engine and before any
+    stage runs: a request the chain would refuse later (``--threshold 1``, an unknown task, a run id
+    with a path separator, an --output that is a folder) is an exit-2 verdict now, not after an
+    export and two evaluations. Raises GateInputError naming every problem found. (The --eval-data
+    and --calibration-data files are read line by line next, also before any stage.)"""
+    from modelgate.gates.compare import param_problems
+    from modelgate.openvino.evaluate import LMEVAL_SPEC, RENAMED, TASKS
+    from modelgate.release.workspace import RUN_ID_PATTERN
+
+    # without --threshold the tasks' own default applies (chosen once the tasks are known)
+    problems = [f"--{p}" for p in param_problems(0.0 if args.threshold is None else args.threshold, args.relative)]
+    if not isinstance(args.timeout, float) or not math.isfinite(args.timeout) or args.timeout <= 0:
+        problems.append(f"--timeout must be a finite number of seconds > 0, got {args.timeout!r}")
+    if args.limit is not None and args.limit < 2:
+        problems.append(f"--limit must be an integer >= 2, got {args.limit!r}")
+    names = [args.recipe] if args.recipe is not None else [n.strip() for n in (args.recipes or "").split(",")]
+    if not names or not all(names) or len(set(names)) != len(names):
+        problems.append(f"recipes must be distinct, non-empty names: {names}")
+    if args.tasks is not None:
+        tasks = [t.strip() for t in args.tasks.split(",")]
+        # renamed and lm-eval names pass here: resolving the tasks says what a renamed one became and
+        # checks an lm-eval name's form and the model kind
+        unknown = [t for t in tasks if t not in TASKS and t not in RENAMED and not t.startswith("lm-eval:")]
+        if not all(tasks) or unknown or len(set(tasks)) != len(tasks):
+            problems.append(f"--tasks must be distinct known tasks ({', '.join(sorted(TASKS))}) or "
+                            f"lm-eval:<task>[@<metric>] ({LMEVAL_SPEC.pattern}), got {args.tasks!r}")
     for flag, value, low in (("--num-fewshot", args.num_fewshot, 0), ("--lm-eval-max-length", args.lm_eval_max_length,
                                                                       16)):
         if value is not None and value < low:
-            raise GateInputError("USER_CONFIG_ERROR", f"{flag} must be an integer >= {low}, got {value}")
-    for flag, value in (("--lm-eval-include", args.lm_eval_include),):
-        if value is not None and not Path(value).is_dir():
-            raise GateInputError("USER_CONFIG_ERROR", f"{flag} {value}: not a folder of task YAMLs")
+            problems.append(f"{flag} must be an integer >= {low}, got {value}")
+    if args.lm_eval_include is not None and not Path(args.lm_eval_include).is_dir():
+        problems.append(f"--lm-eval-include {args.lm_eval_include}: not a folder of task YAMLs")
+    if args.run_id is not None and (not RUN_ID_PATTERN.match(args.run_id) or args.run_id in (".", "..")):
+        problems.append(f"run id {args.run_id!r} (--run-id) must match {RUN_ID_PATTERN.pattern} (no path "
+                        "separators)")
+    if not args.device or not args.device.strip():
+        problems.append("--device must name an OpenVINO device")
+    for flag, value, required in (("--model", args.model, True), ("--workspace", args.workspace, True),
+                                  ("--eval-data", args.eval_data, False),
+                                  ("--calibration-data", args.calibration_data, False)):
+        if (value is not None or required) and (not value or "\x00" in value):
+            problems.append(f"{flag} must be a path, got {value!r}")
+    if not problems and Path(args.workspace).exists() and not Path(args.workspace).is_dir():
+        problems.append(f"--workspace {args.workspace} exists and is not a folder")
+    problem = file_problem(args.output) if args.output is not None else None
+    if problem:
+        problems.append(f"--output {args.output!r} must be a file the report can be written to: {problem}")
+    if problems:
+        raise GateInputError("USER_CONFIG_ERROR", "; ".join(problems))
 
 
 def run(args: argparse.Namespace) -> Outcome:
     """Run the chain(s) with third-party output (exporters, NNCF, lm-eval, child processes) sent to the run's
     log file, write report.json/report.md; the report is the verdict (it writes its own files)."""
-    return Outcome(_release(args), "release-report", None)
+    with stdout_to_stderr():  # until the run's log takes over (and for an early refusal)
+        return Outcome(_release(args), "release-report", None)
 
 
 @contextlib.contextmanager
@@ -131,6 +177,7 @@ def _third_party_output_to(log_path: Path):
 
 
 def _release(args: argparse.Namespace) -> dict:
+    validate_arguments(args)
     from modelgate.openvino import evaluate as ev
     from modelgate.release import report as rep
     from modelgate.release.conductor import Conductor, EvalOptions, resolve_source
@@ -138,7 +185,6 @@ def _release(args: argparse.Namespace) -> dict:
     from modelgate.release.recipes import get_recipe, recipes_path
     from modelgate.release.workspace import Workspace, default_run_id
 
-    _validate(args)
     names = [args.recipe] if args.recipe else [n.strip() for n in args.recipes.split(",") if n.strip()]
     if not names or len(set(names)) != len(names):
         raise GateInputError("USER_CONFIG_ERROR", f"recipes must be distinct, non-empty names: {names}")
@@ -250,9 +296,14 @@ def _search_verdict(chains, sections, tasks, ws, extra) -> dict:
     return verdict
 
 
+def release_error_fields(args: argparse.Namespace | None, failure_class: str, detail: str) -> dict:
+    """The release report's fields of an error verdict: no decision, no stage ran."""
+    return {"decision": None, "stages": [], "deciding_stage": None}
+
+
 RELEASE = Command(
     "release", "day-0 release conductor: PTQ -> canary -> eval -> compare", configure, run, gate=GATE,
-    error_output=lambda args: None,
+    error_output=lambda args: None, schema="release-report", error_fields=release_error_fields,
     description="Day-0 release conductor: fp32 baseline -> NNCF PTQ (recipe) -> gate_ptq -> deploy canary -> baseline "
                 "and candidate evaluation -> gate_run -> gate_compare -> publish decision (ACCEPT / REGRESSION / "
                 "ANOMALOUS / INDETERMINATE / INFEASIBLE). Exit 0 accept, 1 rejected, 2 input could not be judged.")
