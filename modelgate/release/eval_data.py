@@ -275,7 +275,8 @@ def _parse_lines(path: Path, fh) -> tuple[str, list[dict]]:
                 raise _error(path, lineno, f"keys {sorted(row)} match no eval-data kind; kinds and their "
                              "required keys: " + "; ".join(f"{n}: {sorted(r)}" for n, (r, _) in KINDS.items()))
             kind = found
-        elif found is not None and found != kind and not KINDS[kind][0] <= set(row):
+        elif (found is not None and found != kind and not KINDS[kind][0] <= set(row)
+              and set(row) <= KINDS[found][0] | KINDS[found][1]):  # the line is wholly another kind's
             raise _error(path, lineno, f"a {found!r} line in a {kind!r} file (the first line set the kind); "
                          "one kind per file")
         try:

@@ -53,6 +53,8 @@ def test_each_kind_is_recognised_from_its_keys_and_normalised(tmp_path, line, ki
     (['{"prompt": "q", "choices": ["a", "b"], "answer": 0}', '{"text": "plain"}'], "line 2: a 'text' line in a "
                                                                                    "'choice' file"),
     (['{"prompt": "q", "answr": "a"}'], "line 1: unknown key(s) ['answr'] for a 'prompt' line"),
+    (['{"prompt": "q", "answer": "a"}', '{"prompt": "q", "answr": "a"}'], "line 2: unknown key(s) ['answr'] for a "
+                                                                          "'qa' line"),
     (['{"question": "q", "target": "a"}'], "line 1: keys ['question', 'target'] match no eval-data kind"),
     (['{"id": 7, "text": "a"}', '{"id": "7", "text": "b"}'], "line 2: duplicate id '7' (first on line 1)"),
     (['{"prompt": "q", "choices": ["a", "a"], "answer": 0}'], "line 1: 'choices' has duplicates"),
