@@ -455,7 +455,9 @@ def gate_run_cases(draw) -> Case:
     else:
         write_summary(case.files, "run", doc, tasks)
     case.label = "hostile:" + case.hostile[0] if case.hostile else "valid"
-    case.accept_ok = not case.hostile and run_oracle(case.files, "run")
+    # an attack may leave the run valid (a metric renamed to another name, a flag set to the value it had):
+    # the oracle, which restates the rules without the engine, decides what may pass
+    case.accept_ok = run_oracle(case.files, "run")
     if not case.hostile and not case.accept_ok:
         case.label = "boundary"
     draw(maybe_bad_output(case))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from modelgate.contract import check, coverage, make_verdict
@@ -43,6 +44,8 @@ TASK_KEYS = frozenset({"status", "metric", "scale", "higher_is_better", "expecte
                        "score", "stderr", "records_path", "errors"})
 # counts and score are required too, but their absence has its own class (accounting, scorer)
 TASK_REQUIRED = frozenset({"status", "metric", "scale", "higher_is_better"})
+# a metric's name (the schema's pattern): a number or an empty string in its place is a shifted column
+METRIC_NAME = re.compile(r"[A-Za-z_][^\x00-\x1f]{0,127}")
 
 
 def eval_config_sha256(eval_config: Any) -> str:
@@ -145,8 +148,8 @@ def _task_checks(name: str, task: Any) -> list[dict]:
     else:
         out.append(check(f"{name}:status", True, status, "COMPLETED"))
     scale, metric, hib = task.get("scale"), task.get("metric"), task.get("higher_is_better")
-    form_ok = (isinstance(scale, str) and scale in SCALE_RANGE and isinstance(metric, str) and bool(metric)
-               and isinstance(hib, bool))
+    form_ok = (isinstance(scale, str) and scale in SCALE_RANGE and isinstance(metric, str)
+               and METRIC_NAME.fullmatch(metric) is not None and isinstance(hib, bool))
     out.append(check(f"{name}:declared", form_ok, {"metric": metric, "scale": scale, "higher_is_better": hib},
                      {"scale": list(SCALE_RANGE), "metric": "a name", "higher_is_better": "boolean"},
                      None if form_ok else "USER_CONFIG_ERROR",

@@ -1,4 +1,4 @@
-"""A smaller run of scripts/fuzz_gates.py (the full run, 10,000 inputs per target, is in docs/fuzzing.md): every
+"""A smaller run of scripts/fuzz_gates.py (the figures of a full run are in docs/fuzzing.md): every
 target's generated inputs, valid-shaped, boundary and hostile, give no traceback, no output that breaks its
 schema and no ACCEPT the generator knows is unjustified; one input per target also runs as a subprocess."""
 from __future__ import annotations
