@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from modelgate.certify.playbook import POLICIES, TIERS
+from modelgate.cli.cluster import add_executor_args
 from modelgate.cli.spine import Command, Outcome
 from modelgate.contract import GateInputError, check, make_verdict
 
@@ -22,7 +23,10 @@ SCHEMA = "certify-verdict"
 # --------------------------------------------------------------------------- run a playbook
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--playbook", help="playbook YAML (playbooks/models/*.yaml); required to run")
+    p.add_argument("--playbook", action="append", help="playbook YAML (playbooks/models/*.yaml); required to run; "
+                                                       "repeat it to certify several models in one campaign")
+    p.add_argument("--playbooks", action="append", help="a folder of playbooks (*.yaml): certify them all in one "
+                                                        "campaign (outputs in <output>/<playbook name>/, one registry)")
     p.add_argument("--tier", choices=TIERS, help="override the playbook's tier")
     p.add_argument("--skill-dir", help="model-certification skill folder whose playbooks/templates/<tier>.yaml and "
                                        "playbook schema to use (default: the folder this script runs from, or the "
@@ -36,28 +40,39 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry", help="models.csv to update (default: <output>/certifications/models.csv)")
     p.add_argument("--readme", help="README whose certification table to sync (default: <output>/README.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--artifact-dir", help="conversion cache shared by every node (default: each node's own cache)")
+    add_executor_args(p, "cell")
 
 
 def _run(args: argparse.Namespace) -> Outcome:
     from modelgate.certify.playbook import load_playbook
     from modelgate.certify.runner import check_input, plan, run_playbook
-    from modelgate.gates.mqs import PASSING_STATUSES, failure_class_for, score_checks
+    from modelgate.cli.cluster import certify_campaign, check_executor_args, is_campaign, open_executor, playbook_paths
+    from modelgate.gates.campaign import model_failure_class, model_next_action
+    from modelgate.gates.mqs import PASSING_STATUSES, score_checks
 
-    if not args.playbook:
+    if not args.playbook and not args.playbooks:
         raise GateInputError("USER_CONFIG_ERROR", "--playbook is required to run a certification "
                              "(or name a subcommand: score, report, ...)")
     check_input(args.workers, "--workers")
     check_input(args.timeout_ms, "--timeout-ms")
-    doc = load_playbook(args.playbook, args.tier, skill_dir=args.skill_dir)
+    check_executor_args(args)
+    docs = [load_playbook(path, args.tier, skill_dir=args.skill_dir) for path in playbook_paths(args)]
+    if is_campaign(args):
+        return certify_campaign(args, docs)
+    doc = docs[0]
     if args.dry_run:
         p = plan(doc, args.timeout_ms)
         return Outcome(make_verdict(GATE, passed=True, detail=f"dry run: {p['count']} cells planned, nothing executed",
                                     metrics={"cells": p["count"]}, plan=p), SCHEMA)
-    s = run_playbook(doc, args.output, workers=args.workers, timeout_ms=args.timeout_ms,
-                     failure_policy=args.failure_policy, allow_unlocked=args.allow_unlocked,
-                     progress=False if args.no_progress else None, registry=args.registry, readme=args.readme)
+    with open_executor(args, args.workers or doc["workers"]) as executor:
+        s = run_playbook(doc, args.output, workers=args.workers, timeout_ms=args.timeout_ms,
+                         failure_policy=args.failure_policy, allow_unlocked=args.allow_unlocked,
+                         progress=False if args.no_progress else None, registry=args.registry, readme=args.readme,
+                         executor=executor, artifact_dir=args.artifact_dir)
     sc = s["score"]
     ok = sc["status"] in PASSING_STATUSES
+    cls = model_failure_class(sc, s["infrastructure_losses"])
     failed_gw = [g for g, v in sc["gateways"].items() if not v["pass"]]
     detail = (f"{doc['name']} ({doc['tier']}): {sc['status']}, MQS {sc['raw']:.1f} raw / {sc['normalized']:.1f} "
               f"grade {sc['grade']}" + (f"; gateways failed: {failed_gw}" if failed_gw else ""))
@@ -65,13 +80,13 @@ def _run(args: argparse.Namespace) -> Outcome:
                "registry": s["registry"], "readme": s["readme"], **s["reports"]}
     # one scoring vocabulary: the same checks and class the `score` subcommand reports
     return Outcome(make_verdict(
-        GATE, passed=ok, decision=sc["status"], detail=detail, failure_class=None if ok else failure_class_for(sc),
+        GATE, passed=ok, decision=sc["status"], detail=detail, failure_class=cls,
         checks=score_checks(sc), score=sc, outputs=outputs,
         metrics={"wall_s": s["wall_s"], "cells": s["cells"], "records": s["records"], "workers": s["workers"],
                  "outcomes": s["outcomes"]},
         evidence={"output": args.output, "stopped_by": s["stopped_by"], "failure_policy": s["failure_policy"],
-                  "playbook_lock": s["playbook_lock"]},
-        next_action="none" if ok else "read report.md; see references/gateway-diagnostics.md"), SCHEMA)
+                  "playbook_lock": s["playbook_lock"], "executor": s["executor"]["name"]},
+        next_action=model_next_action(cls, s["infrastructure_losses"])), SCHEMA)
 
 
 # --------------------------------------------------------------------------- scoring tools
