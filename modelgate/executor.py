@@ -204,12 +204,10 @@ def run_unit(unit: Unit, executor: str) -> dict:
 def warm_unit(start: str, preload: tuple[str, ...], hold_s: float = 0.0) -> str:
     """Start this process's fork server (and its preloaded imports) ahead of the first timed unit;
     ``hold_s`` keeps the task busy so that sibling warm-ups land on other workers."""
-    if start == "forkserver":
-        from multiprocessing import forkserver
-
-        _child_context(Unit(key="warm", target="builtins:len", start=start, preload=preload))
-        with _main_hidden(True):
-            forkserver.ensure_running()
+    unit = Unit(key="warm", target="os:getpid", start=start, preload=preload, timeout_s=900.0)
+    # the server preloads in the background; the first child it forks waits for that to finish
+    with _main_hidden(True):
+        childproc.run_function(unit.target, {}, timeout=unit.timeout_s, context=_child_context(unit))
     time.sleep(hold_s)
     return socket.gethostname()
 

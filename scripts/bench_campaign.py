@@ -69,6 +69,18 @@ def overhead_ms(placements: list[dict]) -> dict:
             "median_ms": round(statistics.median(values), 2), "max_ms": round(max(values), 2)}
 
 
+def child_start_s(out_dir: Path) -> float:
+    """Median per-cell cost of starting the cell (preparing its inputs, forking its child, collecting
+    the result): the worker's span of the unit minus the child's own duration (``@cell`` records)."""
+    values = []
+    for path in sorted(out_dir.rglob("evidence.json")):
+        for rec in json.loads(path.read_text())["records"]:
+            p, dur = rec.get("placement"), rec["metrics"].get("duration_ms")
+            if p and rec["id"].endswith("@cell") and isinstance(dur, (int, float)):
+                values.append((_t(p["ended_at"]) - _t(p["started_at"])) - dur / 1000.0)
+    return statistics.median(values)
+
+
 def run_once(executor, docs, out: Path) -> dict:
     from modelgate.certify.campaign import run_campaign
 
@@ -76,7 +88,8 @@ def run_once(executor, docs, out: Path) -> dict:
     result = run_campaign(docs, out, executor, campaign=True, allow_unlocked=True, progress=False)
     wall = time.monotonic() - t0
     decisions = {m["playbook"]: (m["score"]["status"], round(m["score"]["raw"], 3)) for m in result["models"]}
-    return {"wall_s": wall, "decisions": decisions, "overhead": overhead_ms(unit_placements(out))}
+    return {"wall_s": wall, "decisions": decisions, "overhead": overhead_ms(unit_placements(out)),
+            "child_start_s": child_start_s(out)}
 
 
 def standard_units_per_model() -> dict:
@@ -169,19 +182,23 @@ def main(argv=None) -> int:
         "overhead_ms_per_unit": ovh,
         "ray_adds_ms_per_unit": round(ovh["ray"] - ovh["local"], 2),
         "units_per_round": rows["ray"][0]["overhead"]["units"],
+        "child_start_s": {name: round(statistics.median(r["child_start_s"] for r in rs), 3)
+                          for name, rs in rows.items()},
     })
     seconds = dict(ASSUMED_SECONDS, **args.cell_seconds)
     units = standard_units_per_model()
     out["estimate"] = {"models": args.models, "units_per_model": units, "unit_seconds": seconds,
-                       "overhead_s": ovh["ray"] / 1000.0, "cpu_slots_per_node": args.cpu_slots_per_node,
+                       "overhead_s": ovh["ray"] / 1000.0, "child_start_s": out["child_start_s"]["ray"],
+                       "cpu_slots_per_node": args.cpu_slots_per_node,
                        "table": [estimate(models=args.models, nodes=int(n), units=units, seconds=seconds,
-                                          overhead_s=ovh["ray"] / 1000.0, child_start_s=0.5,
+                                          overhead_s=ovh["ray"] / 1000.0, child_start_s=out["child_start_s"]["ray"],
                                           cpu_slots_per_node=args.cpu_slots_per_node, start_s=ray_start)
                                  for n in args.nodes.split(",")]}
     print(f"campaign wall: local {wall['local']:.1f} s, ray {wall['ray']:.1f} s -> ratio {out['ray_over_local']:.3f} "
           f"(with start-up {out['ray_over_local_with_startup']:.3f}; target <= {TARGET_RATIO}); "
           f"ray start {out['ray_init_s']:.1f} s + warm-up {out['ray_warmup_s']:.1f} s; overhead/unit local "
-          f"{ovh['local']:.1f} ms, ray {ovh['ray']:.1f} ms; same decisions: {same}", file=sys.stderr)
+          f"{ovh['local']:.1f} ms, ray {ovh['ray']:.1f} ms; cell start local {out['child_start_s']['local']:.2f} s, "
+          f"ray {out['child_start_s']['ray']:.2f} s; same decisions: {same}", file=sys.stderr)
     for row in out["estimate"]["table"]:
         print(f"  {args.models} models x 5 formats x 3 devices on {row['nodes']:>2} node(s): {row['hours']:6.2f} h "
               f"(bound by {row['bound_by']})", file=sys.stderr)
