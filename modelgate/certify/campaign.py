@@ -21,8 +21,8 @@ from pathlib import Path
 
 from modelgate import childproc
 from modelgate.certify.cellproc import PRELOAD
-from modelgate.certify.playbook import CONVERSION_SCENARIO, CellSpec, expand, model_label, resolve_model
-from modelgate.contract import GateInputError, atomic_write_json, failure_classes, versions
+from modelgate.certify.playbook import CONVERSION_SCENARIO, CellSpec, expand, model_identity, resolve_model
+from modelgate.contract import GateFailure, GateInputError, atomic_write_json, failure_classes, versions
 from modelgate.executor import Executor, Unit, UnitRecord
 from modelgate.gates import cell_records as C
 from modelgate.gates.campaign import infrastructure_losses
@@ -74,10 +74,13 @@ class Progress:
 def crash_record(cell: dict, res: childproc.ChildResult, key: str = "cell") -> dict:
     """The record of a unit that did not return an observation: Timeout, or Crashed with its class."""
     outcome = "Timeout" if res.failure_class == "TIMEOUT" else "Crashed"
-    last = res.log_tail.strip().splitlines()[-1] if res.log_tail.strip() else ""
-    rec = C.record(f"{cell['id']}@{key}", cell, key, outcome,
-                   f"{res.failure_class}: {res.detail}" + (f" | {last}" if last else ""),
-                   metrics={"duration_ms": res.seconds * 1000.0})
+    if outcome == "Timeout" and "timeout_ms" in cell:  # in the unit the playbook set it in, whatever its size
+        reason = (f"TIMEOUT: the cell exceeded its timeout of {cell['timeout_ms']} ms and was killed after "
+                  f"{res.seconds * 1000.0:.0f} ms")
+    else:
+        last = res.log_tail.strip().splitlines()[-1] if res.log_tail.strip() else ""
+        reason = f"{res.failure_class}: {res.detail}" + (f" | {last}" if last else "")
+    rec = C.record(f"{cell['id']}@{key}", cell, key, outcome, reason, metrics={"duration_ms": res.seconds * 1000.0})
     rec["failure_class"] = res.failure_class if res.failure_class in failure_classes() else "UNKNOWN"
     return rec
 
@@ -104,6 +107,7 @@ class ModelRun:
         self.index, self.doc, self.out, self.lock_state = index, doc, Path(out_dir), lock_state
         self.policy = failure_policy or doc["failure_policy"]
         self.source, self.given_irs = resolve_model(doc)
+        self.identity = model_identity(doc, self.source, self.given_irs)
         self.cells = expand(doc, timeout_ms)
         self.ov_formats = [f for f in doc["matrix"]["formats"] if f != "safetensors"]
         self.threads = executor.unit_threads
@@ -140,9 +144,10 @@ class ModelRun:
 
         self.out.mkdir(parents=True, exist_ok=True)
         header = E.make_header(playbook=self.doc["name"], playbook_sha256=self.doc["_sha256"],
-                               model=model_label(self.doc), model_family=self.doc["model_family"],
+                               model=self.identity["id"], model_family=self.doc["model_family"],
                                tier=self.doc["tier"], matrix=used_matrix, playbook_lock=self.lock_state,
-                               model_parameters=_param_count(self.source), executor=executor_info)
+                               model_parameters=_param_count(self.source), model_source=self.identity,
+                               inputs=self.doc.get("_inputs"), executor=executor_info)
         self.writer = E.EvidenceWriter(self.out / "evidence.json", header)
         run_prompts = sorted({C.prompt_of(i) for c in self.cells if c.modality == "run" for i in c.items})
         chats: dict[str, list[str]] = {}
@@ -295,7 +300,7 @@ class ModelRun:
             atomic_write_json(self.out / "diagnostics.json", {"policy": self.policy, "stopped_by": self.stopped_by,
                                                               "failures": self.diagnostics})
         summary = finish_outputs(evidence, self.out, registry, readme)
-        summary.update({"playbook": self.doc["name"], "model": model_label(self.doc), "cells": len(self.cells),
+        summary.update({"playbook": self.doc["name"], "model": self.identity["id"], "cells": len(self.cells),
                         "failure_policy": self.policy, "stopped_by": self.stopped_by,
                         "playbook_lock": self.lock_state, "wall_s": time.monotonic() - self.t0,
                         "ir": {k: str(v) if v else None for k, v in self.irs.items()},
@@ -332,7 +337,7 @@ def finish_outputs(evidence: dict, out: Path, registry, readme) -> dict:
     atomic_write_json(out / "score.json", result)
     csv_path = Path(registry) if registry else out / "certifications" / "models.csv"
     row = reg.evidence_row(evidence, result)
-    reg.update_registry(csv_path, row)
+    registry_update = reg.update_registry(csv_path, row, reg.legacy_key(evidence))
     readme_path = Path(readme) if readme else out / "README.md"
     if not readme_path.exists():
         readme_path.parent.mkdir(parents=True, exist_ok=True)
@@ -342,9 +347,10 @@ def finish_outputs(evidence: dict, out: Path, registry, readme) -> dict:
     counts: dict[str, int] = {}
     for r in evidence["records"]:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-    return {"score": result, "evidence": str(out / "evidence.json"), "score_path": str(out / "score.json"),
-            "registry": str(csv_path), "readme": str(readme_path), "reports": paths, "outcomes": counts,
-            "records": len(evidence["records"])}
+    return {"score": result, "document": evidence, "evidence": str((out / "evidence.json").resolve()),
+            "score_path": str((out / "score.json").resolve()), "registry": str(csv_path.resolve()),
+            "readme": str(readme_path.resolve()), "reports": {k: str(Path(v).resolve()) for k, v in paths.items()},
+            "outcomes": counts, "records": len(evidence["records"]), "legacy_rows": registry_update["legacy_rows"]}
 
 
 def _param_count(source: Path) -> int | None:
@@ -381,13 +387,16 @@ def _check_outputs_writable(registry: Path, readme: Path) -> None:
 def run_campaign(docs: list[dict], out_dir: str | Path, executor: Executor, *, campaign: bool = True,
                  timeout_ms: int | None = None, failure_policy: str | None = None, allow_unlocked: bool = False,
                  progress: bool | None = None, registry: str | Path | None = None, readme: str | Path | None = None,
-                 artifact_dir: str | Path | None = None) -> dict:
+                 artifact_dir: str | Path | None = None, lock_path: str | Path | None = None) -> dict:
     """Certify every playbook in ``docs`` on ``executor``; return {"models": [summary...], "wall_s", "executor"}.
 
     ``campaign``: each model writes into ``<out_dir>/<playbook name>/`` and the registry and README
     default to ``<out_dir>/certifications/models.csv`` and ``<out_dir>/README.md``, shared; otherwise
-    the one model writes into ``out_dir`` itself. Every playbook's lock is checked and every model
-    resolved before anything is written; bad input raises GateInputError (exit 2).
+    the one model writes into ``out_dir`` itself. Every playbook's lock is checked (the playbook and
+    every template and data file its run reads; ``lock_path``, else ``<out_dir>/playbooks.lock.json``,
+    else the nearest lock above the playbook) and every model resolved before anything is written;
+    bad input raises GateInputError (exit 2), a playbook or input that differs from its lock
+    GateFailure INTEGRITY_MISMATCH (unless ``allow_unlocked``) naming the playbook.
     """
     from modelgate.certify import lock
 
@@ -399,7 +408,15 @@ def run_campaign(docs: list[dict], out_dir: str | Path, executor: Executor, *, c
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise GateInputError("USER_CONFIG_ERROR", f"playbook names must be unique in a campaign: {dupes}")
     out = Path(out_dir)
-    states = [lock.enforce_lock(d["_path"], allow_unlocked=allow_unlocked) for d in docs]  # refuse before writing
+    states = []
+    for d in docs:  # refuse before writing anything
+        try:
+            states.append(lock.enforce_lock(d["_path"], lock_path, allow_unlocked=allow_unlocked,
+                                            inputs=d.get("_inputs"), output=out))
+        except GateFailure as exc:
+            if exc.failure_class != "INTEGRITY_MISMATCH":
+                raise
+            raise GateFailure(exc.failure_class, exc.detail, **exc.evidence, playbook=str(d["_path"])) from exc
     if artifact_dir is not None:
         artifact_dir = str(Path(artifact_dir).resolve())
     folders = [out / d["name"] if campaign else out for d in docs]

@@ -29,11 +29,14 @@ def plan(doc: dict, timeout_ms: int | None = None) -> dict:
 def run_playbook(doc: dict, out_dir: str | Path, *, workers: int | None = None, timeout_ms: int | None = None,
                  failure_policy: str | None = None, allow_unlocked: bool = False, progress: bool | None = None,
                  registry: str | Path | None = None, readme: str | Path | None = None, executor=None,
-                 artifact_dir: str | Path | None = None) -> dict:
-    """Run the whole certification into ``out_dir``; return a summary (paths, score, counts).
+                 artifact_dir: str | Path | None = None, lock_path: str | Path | None = None) -> dict:
+    """Run the whole certification into ``out_dir``; return a summary (paths, score, counts, and the
+    evidence ``document``).
 
     ``executor``: where units run (default: a local pool of ``workers``, else the playbook's
-    ``workers``, closed on return). Bad input -> GateInputError.
+    ``workers``, closed on return). ``lock_path``: the lock to check (default: ``<out_dir>``'s, else
+    the nearest above the playbook). Bad input -> GateInputError; a playbook or input that differs
+    from its lock -> GateFailure INTEGRITY_MISMATCH (unless allowed), before anything runs.
     """
     from modelgate.certify.campaign import run_campaign
     from modelgate.executor import LocalExecutor
@@ -44,7 +47,8 @@ def run_playbook(doc: dict, out_dir: str | Path, *, workers: int | None = None, 
     try:
         result = run_campaign([doc], out_dir, executor, campaign=False, timeout_ms=timeout_ms,
                               failure_policy=failure_policy, allow_unlocked=allow_unlocked, progress=progress,
-                              registry=registry, readme=readme, artifact_dir=artifact_dir)
+                              registry=registry, readme=readme, artifact_dir=artifact_dir,
+                              lock_path=lock_path)
     finally:
         if owned:
             executor.close()
@@ -54,7 +58,14 @@ def run_playbook(doc: dict, out_dir: str | Path, *, workers: int | None = None, 
     return summary
 
 
+# a CLI override above this is not a worker count or a timeout anyone means (a 400-digit --timeout-ms
+# would overflow the first float division)
+MAX_OVERRIDE = 10**9
+
+
 def check_input(value, name: str) -> None:
-    """Reject non-positive CLI overrides before they reach the pool."""
-    if value is not None and (not isinstance(value, int) or value < 1):
-        raise GateInputError("USER_CONFIG_ERROR", f"{name} must be a positive integer, got {value!r}")
+    """Reject non-positive (or absurdly large) CLI overrides before they reach the pool."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or not 1 <= value <= MAX_OVERRIDE):
+        raise GateInputError("USER_CONFIG_ERROR", f"{name} must be a positive integer up to {MAX_OVERRIDE}, "
+                             f"got {str(value)[:40]!r}")

@@ -14,6 +14,8 @@ from modelgate.cli.spine import Command, Outcome, stdout_to_stderr
 from modelgate.contract import GateInputError, check, make_verdict
 
 CERTIFY_GATE = "certify-run"
+# the largest count an argument may give (as certify's --workers / --timeout-ms)
+MAX_OVERRIDE = 10**9
 CERTIFY_SCHEMA = "certify-verdict"
 
 
@@ -32,15 +34,21 @@ def add_executor_args(p: argparse.ArgumentParser, unit: str) -> None:
                    help=f"Ray: CPU slots each {unit} asks for, and its inference threads (default 1)")
 
 
+def _count_ok(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_OVERRIDE
+
+
 def check_executor_args(args: argparse.Namespace) -> None:
     """Executor arguments that are wrong are a USER_CONFIG_ERROR before any work starts."""
     if args.executor != "ray" and args.ray_address:
         raise GateInputError("USER_CONFIG_ERROR", "--ray-address needs --executor ray")
-    if not isinstance(args.retries, int) or args.retries < 0:
-        raise GateInputError("USER_CONFIG_ERROR", f"--retries must be an integer >= 0, got {args.retries!r}")
-    if not isinstance(args.cpus_per_unit, int) or args.cpus_per_unit < 1:
-        raise GateInputError("USER_CONFIG_ERROR", f"--cpus-per-unit must be a positive integer, got "
-                             f"{args.cpus_per_unit!r}")
+    # booleans are not counts; a count beyond MAX_OVERRIDE is nobody's intent (and overflows Ray's requests)
+    if not _count_ok(args.retries, 0):
+        raise GateInputError("USER_CONFIG_ERROR", f"--retries must be an integer from 0 to {MAX_OVERRIDE}, got "
+                             f"{str(args.retries)[:40]!r}")
+    if not _count_ok(args.cpus_per_unit, 1):
+        raise GateInputError("USER_CONFIG_ERROR", f"--cpus-per-unit must be a positive integer up to {MAX_OVERRIDE}, "
+                             f"got {str(args.cpus_per_unit)[:40]!r}")
     if args.executor == "ray":  # before any work: Ray is an optional extra
         from modelgate.executor import import_ray
 
@@ -91,30 +99,42 @@ def certify_campaign(args: argparse.Namespace, docs: list[dict]) -> Outcome:
     """Run a campaign of playbooks on the executor the arguments ask for; one verdict for all models."""
     from modelgate.certify.campaign import run_campaign
     from modelgate.certify.runner import plan
+    from modelgate.cli.certify import lock_refusal, plan_coverage
+    from modelgate.contract import GateFailure, coverage
     from modelgate.gates.campaign import campaign_outcome, model_failure_class, model_next_action, rerun_action
+    from modelgate.gates.mqs import certification_coverage, certification_next_action, format_mqs
 
     if args.dry_run:
         plans = [plan(d, args.timeout_ms) for d in docs]
         n = sum(p["count"] for p in plans)
+        covs = {p["playbook"]: plan_coverage(p) for p in plans}
         return Outcome(make_verdict(CERTIFY_GATE, passed=True, detail=f"dry run: {len(plans)} playbooks, {n} cells "
                                     "planned, nothing executed", metrics={"cells": n, "playbooks": len(plans)},
-                                    plans=plans), CERTIFY_SCHEMA)
+                                    plans=plans, coverage=_campaign_coverage(covs, coverage)), CERTIFY_SCHEMA)
     workers = args.workers or max(d["workers"] for d in docs)
-    with open_executor(args, workers) as ex:
-        result = run_campaign(docs, args.output, ex, campaign=True, timeout_ms=args.timeout_ms,
-                              failure_policy=args.failure_policy, allow_unlocked=args.allow_unlocked,
-                              progress=False if args.no_progress else None, registry=args.registry,
-                              readme=args.readme, artifact_dir=args.artifact_dir)
-    models, checks, outputs, losses = [], [], {}, []
+    try:
+        with open_executor(args, workers) as ex:
+            result = run_campaign(docs, args.output, ex, campaign=True, timeout_ms=args.timeout_ms,
+                                  failure_policy=args.failure_policy, allow_unlocked=args.allow_unlocked,
+                                  progress=False if args.no_progress else None, registry=args.registry,
+                                  readme=args.readme, artifact_dir=args.artifact_dir, lock_path=args.lock)
+    except GateFailure as exc:
+        if exc.failure_class != "INTEGRITY_MISMATCH":
+            raise
+        return lock_refusal(args, exc)  # nothing of the campaign ran
+    models, checks, outputs, losses, covs = [], [], {}, [], {}
     for s in result["models"]:
         sc = s["score"]
         cls = model_failure_class(sc, s["infrastructure_losses"])
+        cov = covs[s["playbook"]] = certification_coverage(s["document"], sc)
         models.append({"playbook": s["playbook"], "model": s["model"], "status": sc["status"], "raw": sc["raw"],
                        "grade": sc["grade"], "failure_class": cls, "failed_gateways": sc["failed_gateways"],
                        "infrastructure_losses": s["infrastructure_losses"], "evidence": s["evidence"],
-                       "next_action": model_next_action(cls, s["infrastructure_losses"])})
+                       "next_action": model_next_action(cls, s["infrastructure_losses"],
+                                                        certification_next_action(s["document"], sc, cov))})
         checks.append(check(f"model_{s['playbook']}", cls is None, {"status": sc["status"], "raw": sc["raw"]},
-                            "CERTIFIED or PROVISIONAL", cls, f"{s['model']}: {sc['status']}, MQS {sc['raw']:.1f}"))
+                            "CERTIFIED or PROVISIONAL", cls,
+                            f"{s['model']}: {sc['status']}, MQS {format_mqs(sc['raw'], sc['grade'])}"))
         outputs[s["playbook"]] = s["evidence"]
         losses += [f"{s['playbook']}:{i}" for i in s["infrastructure_losses"]]
         outputs["registry"], outputs["readme"] = s["registry"], s["readme"]
@@ -138,10 +158,21 @@ def certify_campaign(args: argparse.Namespace, docs: list[dict]) -> Outcome:
     verdict = make_verdict(
         CERTIFY_GATE, passed=out["pass"], decision=out["decision"], failure_class=out["failure_class"], detail=detail,
         checks=checks, outputs=outputs, campaign=models, next_action=action,
+        coverage=_campaign_coverage(covs, coverage),
         metrics={"wall_s": result["wall_s"], "models": len(models), "cells": sum(s["cells"] for s in result["models"]),
                  "records": sum(s["records"] for s in result["models"]), "outcomes": outcomes},
-        evidence={"output": args.output, "executor": result["executor"]["name"]})
+        evidence={"output": str(Path(args.output).resolve()), "executor": result["executor"]["name"],
+                  "playbook_lock": [f"{s['playbook']}: {s['playbook_lock']}" for s in result["models"]]})
     return Outcome(verdict, CERTIFY_SCHEMA)
+
+
+def _campaign_coverage(per_model: dict[str, dict], coverage) -> dict:
+    """A campaign's coverage: each model's own (a certificate covers only what that model's run
+    exercised), by playbook; what one model did not exercise is named with its playbook."""
+    summary = " | ".join(f"{name}: {cov['summary']}" for name, cov in per_model.items())
+    return coverage(f"{len(per_model)} models, each certified only for what its own run exercised. {summary}",
+                    {name: cov["exercised"] for name, cov in per_model.items()},
+                    [f"{name}: {x}" for name, cov in per_model.items() for x in cov["not_exercised"]])
 
 
 # --------------------------------------------------------------------------- node-resources
@@ -158,8 +189,9 @@ def _node_resources(args: argparse.Namespace) -> int:
     from modelgate.openvino.devices import node_devices, openvino_resources
 
     num_cpus = args.num_cpus if args.num_cpus is not None else (os.cpu_count() or 1)
-    if num_cpus < 1:
-        raise GateInputError("USER_CONFIG_ERROR", f"--num-cpus must be a positive integer, got {num_cpus}")
+    if not _count_ok(num_cpus, 1):
+        raise GateInputError("USER_CONFIG_ERROR", f"--num-cpus must be a positive integer up to {MAX_OVERRIDE}, "
+                             f"got {str(num_cpus)[:40]!r}")
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else node_devices()
     print(json.dumps(openvino_resources(num_cpus, devices), sort_keys=True))
     return 0
@@ -168,6 +200,7 @@ def _node_resources(args: argparse.Namespace) -> int:
 NODE_RESOURCES = Command(
     "node-resources", "print this node's OpenVINO devices as Ray resources (for `ray start --resources`)",
     _node_resources_args, _node_resources, gate="node-resources", error_output=lambda args: None,
+    schema="envelope",  # prints Ray's resource JSON itself; only its error verdicts are envelopes
     description="Print the Ray custom resources this node advertises, as the JSON `ray start --resources` takes: "
                 "openvino_CPU (the CPU slots) and one openvino_<DEVICE> per GPU or NPU OpenVINO enumerates. "
                 "Certification cells ask for the resource of their device, so a GPU cell only lands on a node "

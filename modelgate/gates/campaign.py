@@ -49,13 +49,15 @@ def rerun_action(losses: list[str]) -> str:
             "failed, not the model, but they count as Crashed until a rerun on a healthy cluster replaces the evidence")
 
 
-def model_next_action(failure_class: str | None, losses: list[str]) -> str:
-    """What to do after one model's run."""
-    if failure_class is None:
-        return "none"
+def model_next_action(failure_class: str | None, losses: list[str], action: str | None = None) -> str:
+    """What to do after one model's run. ``action``: what the certification itself says to do
+    (``mqs.certification_next_action``: the first failing record to open, the coverage to add);
+    infrastructure losses add the rerun, and a model blocked only by them is told to rerun."""
     if failure_class == LOST_CLASS:
         return rerun_action(losses)
-    action = "read report.md; see references/gateway-diagnostics.md"
+    if failure_class is None:
+        return action or "none"
+    action = action or "read report.md; see references/gateway-diagnostics.md"
     return f"{action}; also {rerun_action(losses)}" if losses else action
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from modelgate.certify.markdown import cell as escape_md
 from tests.support import procs
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -39,7 +40,8 @@ def playbooks(tmp_path_factory):
     d = tmp_path_factory.mktemp("playbooks")
     for name in PLAYBOOKS:
         shutil.copy(MODELS / name, d / name)
-    code, out, _, _ = certify("lock-playbooks", d)
+    # the lock next to the playbooks: both runs (different outputs) find it above each playbook
+    code, out, _, _ = certify("lock-playbooks", d, "--lock", d / "playbooks.lock.json")
     assert code == 0, out
     return d
 
@@ -95,7 +97,8 @@ def test_only_the_driver_writes_and_every_ray_record_says_where_and_when_it_ran(
                                                  "score.json")]
         assert files == sorted(expected), ex
         readme = (folder / "README.md").read_text()
-        assert "fixture:trained-llama" in readme and "fixture:llama" in readme
+        # the table escapes every punctuation character of a model id
+        assert escape_md("fixture:trained-llama") in readme and escape_md("fixture:llama") in readme
     for name in ("trained-llama-smoke", "llama-smoke"):
         doc = _evidence(runs["ray"], name)
         assert doc["finished"] and doc["executor"]["name"] == "ray"
@@ -116,3 +119,36 @@ def test_the_command_left_no_process_behind(runs):
         assert left == [], [procs.cmdline(p)[:100] for p in left]
     # stdout held the verdict alone although Ray's driver prints notices: it parsed as one JSON object
     assert runs["ray"]["verdict"]["gate"] == "certify-run"
+
+
+def test_each_model_is_locked_covered_and_told_its_own_next_step(runs):
+    for ex in ("local", "ray"):
+        v = runs[ex]["verdict"]
+        assert v["evidence"]["playbook_lock"] == ["trained-llama-smoke: verified", "llama-smoke: verified"]
+        cov = v["coverage"]
+        assert set(cov["exercised"]) == {"trained-llama-smoke", "llama-smoke"}
+        assert "trained-llama-smoke: CERTIFIED" in cov["summary"] and "llama-smoke: BLOCKED" in cov["summary"]
+        by = {m["playbook"]: m for m in v["campaign"]}
+        # the certification's own next step: the first failed record to open for the blocked model
+        assert "report.html" in by["llama-smoke"]["next_action"]
+        assert "rerun" not in by["llama-smoke"]["next_action"]  # nothing was lost
+        for name in by:
+            doc = _evidence(runs[ex], name)
+            assert doc["model"] == by[name]["model"] and doc["model_source"]["id"] == doc["model"]
+            assert doc["inputs"], name  # the tier template and data the run read, hashed
+
+
+def test_a_campaign_with_an_unlocked_playbook_is_refused_before_anything_runs(tmp_path):
+    d = tmp_path / "playbooks"
+    d.mkdir()
+    shutil.copy(MODELS / PLAYBOOKS[0], d / PLAYBOOKS[0])
+    shutil.copy(MODELS / PLAYBOOKS[1], d / PLAYBOOKS[1])
+    code, out, _, _ = certify("lock-playbooks", d, "--lock", d / "playbooks.lock.json")
+    assert code == 0, out
+    (d / PLAYBOOKS[1]).write_text((d / PLAYBOOKS[1]).read_text() + "\n# edited after the lock\n")
+    folder = tmp_path / "out"
+    code, v, _, _ = certify("--playbooks", d, "--output", folder, "--no-progress")
+    assert code == 1 and v["failure_class"] == "INTEGRITY_MISMATCH", v
+    assert v["evidence"]["playbook"].endswith(PLAYBOOKS[1]) and v["evidence"]["lock_state"] == "mismatch"
+    assert "lock-playbooks" in v["next_action"] and str(d.resolve()) in v["next_action"]
+    assert not folder.exists()  # nothing written, nothing run

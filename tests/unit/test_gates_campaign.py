@@ -1,5 +1,6 @@
 """How a run blocked by lost Ray workers or nodes reads (pure): still Crashed and BLOCKED, but its
 failure class and next action say that the infrastructure failed and the cells need a rerun."""
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -108,3 +109,30 @@ def test_the_certification_reference_documents_infrastructure_losses():
             "failure-classes.md").read_text()
     assert "## INFRA_TRANSIENT\n\nEmitted by: the runner on Ray" in text
     assert failure_classes()["INFRA_TRANSIENT"] in text
+
+
+def test_the_certifications_own_next_step_is_kept_and_a_rerun_added_only_for_losses():
+    own = "the model failed G2: open report.html (failures first) and start with x@cell"
+    assert model_next_action("GATEWAY_FAILED", [], own) == own
+    both = model_next_action("GATEWAY_FAILED", ["gpu/hang@cell"], own)
+    assert both.startswith(own) and "rerun" in both and "gpu/hang@cell" in both
+    # blocked only by lost cells: the rerun, not a finding against the model
+    assert model_next_action("INFRA_TRANSIENT", ["gpu/hang@cell"], own).startswith("rerun")
+    # a pass keeps what the certification says about coverage
+    assert model_next_action(None, [], "none for what was exercised; ...") == "none for what was exercised; ..."
+
+
+@pytest.mark.parametrize("field,value", [("retries", True), ("retries", -1), ("retries", 10**10),
+                                         ("cpus_per_unit", False), ("cpus_per_unit", 0),
+                                         ("cpus_per_unit", 10**400)])
+def test_executor_counts_are_integers_in_range_never_booleans(field, value):
+    import argparse
+
+    from modelgate.cli.cluster import check_executor_args
+    from modelgate.contract import GateInputError
+
+    args = argparse.Namespace(executor="local", ray_address=None, retries=2, cpus_per_unit=1)
+    setattr(args, field, value)
+    with pytest.raises(GateInputError) as exc:
+        check_executor_args(args)
+    assert exc.value.failure_class == "USER_CONFIG_ERROR"
