@@ -124,7 +124,7 @@ def test_the_command_left_no_process_behind(runs):
 def test_each_model_is_locked_covered_and_told_its_own_next_step(runs):
     for ex in ("local", "ray"):
         v = runs[ex]["verdict"]
-        assert v["evidence"]["playbook_lock"] == ["trained-llama-smoke: verified", "llama-smoke: verified"]
+        assert v["evidence"]["playbook_lock"] == ["llama-smoke: verified", "trained-llama-smoke: verified"]  # sorted
         cov = v["coverage"]
         assert set(cov["exercised"]) == {"trained-llama-smoke", "llama-smoke"}
         assert "trained-llama-smoke: CERTIFIED" in cov["summary"] and "llama-smoke: BLOCKED" in cov["summary"]
