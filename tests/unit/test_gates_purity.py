@@ -55,6 +55,7 @@ NOT_DECISIONS = {
     ("release/eval_data.py", "len(raw) > MAX_LINE_BYTES"): "refuses an oversized --eval-data line",
     ("release/eval_data.py", "1 <= mnt <= MAX_NEW_TOKENS"): "validates a max_new_tokens field of --eval-data",
     ("cli/release.py", "args.limit < 2"): "validates the --limit argument",
+    ("cli/cluster.py", "low <= value <= MAX_OVERRIDE"): "validates the executor's count arguments",
     ("routing/classifier.py", "len(rounds) >= MIN_ROUNDS"): "chooses the calibration scheme",
     ("routing/router.py", "len(p.split()) < _MIN_CLAUSE_WORDS"): "splits a description into clauses",
     ("verify/observe.py", "integ['expected_min_bytes'] > integ['bin_bytes']"):
