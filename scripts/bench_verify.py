@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", default=str(Path.home() / ".cache" / "modelgate" / "bench"),
                     help="where the built checkpoints are cached")
     ap.add_argument("--no-raw-again", action="store_true", help="skip the second raw export")
+    ap.add_argument("--timeout", default="3600", help="verify's --timeout per stage (seconds)")
     args = ap.parse_args(argv)
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             runs = {}
             plan = [("raw", raw_argv + [str(Path(tmp) / "raw")]),
                     ("verify", [sys.executable, "-m", "modelgate.cli", "verify", "--model", str(model),
-                                "--weight-format", args.weight_format, "--output", str(Path(tmp) / "verify")])]
+                                "--weight-format", args.weight_format, "--timeout", args.timeout,
+                                "--output", str(Path(tmp) / "verify")])]
             if not args.no_raw_again:
                 plan.append(("raw_again", raw_argv + [str(Path(tmp) / "raw2")]))
             for name, cmd in plan:
