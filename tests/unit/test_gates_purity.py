@@ -52,6 +52,8 @@ NOT_DECISIONS = {
     ("openvino/infer.py", "k + 1 < max_new_tokens"): "generation loop bound",
     ("openvino/evaluate.py", "limit < 2"): "validates the --limit argument",
     ("cli/release.py", "args.limit < 2"): "validates the --limit argument",
+    ("cli/verify.py", "new_tokens < MIN_NEW_TOKENS"): "validates the --new-tokens argument",
+    ("cli/verify.py", "positions < MIN_POSITIONS"): "validates the --positions argument",
     ("routing/classifier.py", "len(rounds) >= MIN_ROUNDS"): "chooses the calibration scheme",
     ("routing/router.py", "len(p.split()) < _MIN_CLAUSE_WORDS"): "splits a description into clauses",
     ("verify/observe.py", "integ['expected_min_bytes'] > integ['bin_bytes']"):
