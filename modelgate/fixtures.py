@@ -88,6 +88,23 @@ RECIPES: dict[str, dict] = {
     "trained-llama": {"family": "llama", "hidden": 96, "layers": 2, "heads": 4, "kv_heads": 2, "vocab": 320,
                       "seed": 5, "train_steps": 600, "lr": 4e-3},
     "needs-remote-code": {"family": "remote", "seed": 6},
+    # deeper, with every norm weight and bias random too (ones and zeros are folded away by the
+    # exporter, so a fault generator would never see them): the random fault suite's models
+    "llama-deep": {"family": "llama", "hidden": 64, "layers": 4, "heads": 4, "kv_heads": 2, "vocab": 320, "seed": 8,
+                   "random_norms": True, "max_positions": 512},
+    "gpt2-deep": {"family": "gpt2", "hidden": 64, "layers": 4, "heads": 4, "vocab": 320, "seed": 9,
+                  "random_norms": True, "max_positions": 512},
+    "bert-deep": {"family": "bert", "hidden": 64, "layers": 4, "heads": 4, "vocab": 200, "labels": 3, "seed": 10,
+                  "random_norms": True},
+    # the same functions as "llama" / "gpt2" in exact arithmetic, built to break reduced precision:
+    # every MLP's up projection x 2^15 and down projection / 2^15 (the intermediate activation peaks
+    # near 343,000, past f16's 65,504; powers of two scale exactly, so f32 is unchanged), and every
+    # position embedding + 1,024 on every channel (LayerNorm removes it, the tied head never sees it;
+    # bf16's step at 1,024 is 8, so the O(1) signal is lost without any NaN)
+    "llama-f16-overflow": {"family": "llama", "hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2, "vocab": 320,
+                           "seed": 0, "mlp_power_of_two": 15},
+    "gpt2-bf16-offset": {"family": "gpt2", "hidden": 64, "layers": 2, "heads": 4, "vocab": 320, "seed": 1,
+                         "position_offset": 1024.0},
 }
 
 
@@ -101,15 +118,20 @@ def _seed(seed: int):
     torch.manual_seed(seed)
 
 
-def _widen_init(model) -> None:
+def _widen_init(model, random_norms: bool = False) -> None:
     """Weights of rank >= 2 from N(0, 0.15): random init with std 0.02 gives near-uniform logits; a wider
-    one makes greedy decoding decisive, so fidelity checks have real signal to compare."""
+    one makes greedy decoding decisive, so fidelity checks have real signal to compare. With
+    ``random_norms`` the vectors too: norm weights 1 + N(0, 0.1), biases N(0, 0.05)."""
     import torch
 
     with torch.no_grad():
-        for p in model.parameters():
+        for name, p in model.named_parameters():
             if p.dim() >= 2:
                 p.normal_(0.0, 0.15)
+            elif random_norms and name.endswith("bias"):
+                p.normal_(0.0, 0.05)
+            elif random_norms:
+                p.normal_(1.0, 0.1)
 
 
 def _build_decoder(r: dict, out: Path):
@@ -124,7 +146,7 @@ def _build_decoder(r: dict, out: Path):
     if fam == "llama":
         cfg = LlamaConfig(hidden_size=r["hidden"], intermediate_size=2 * r["hidden"], num_hidden_layers=r["layers"],
                           num_attention_heads=r["heads"], num_key_value_heads=r["kv_heads"],
-                          max_position_embeddings=256, tie_word_embeddings=False, **common)
+                          max_position_embeddings=r.get("max_positions", 256), tie_word_embeddings=False, **common)
         model = LlamaForCausalLM(cfg)
     elif fam == "qwen2":
         cfg = Qwen2Config(hidden_size=r["hidden"], intermediate_size=2 * r["hidden"], num_hidden_layers=r["layers"],
@@ -132,15 +154,31 @@ def _build_decoder(r: dict, out: Path):
                           max_position_embeddings=256, tie_word_embeddings=False, **common)
         model = Qwen2ForCausalLM(cfg)
     else:
-        cfg = GPT2Config(n_embd=r["hidden"], n_layer=r["layers"], n_head=r["heads"], n_positions=256, **common)
+        cfg = GPT2Config(n_embd=r["hidden"], n_layer=r["layers"], n_head=r["heads"],
+                         n_positions=r.get("max_positions", 256), **common)
         model = GPT2LMHeadModel(cfg)
-    _widen_init(model)
+    _widen_init(model, r.get("random_norms", False))
+    _precision_stress(model, r)
     if "train_steps" in r:
         _train_lm(model, tok, r)
     model.eval()
     model.generation_config.do_sample = False
     model.save_pretrained(out)
     tok.save_pretrained(out)
+
+
+def _precision_stress(model, r: dict) -> None:
+    """Rescale a decoder so that its exact function is unchanged but a reduced precision breaks it."""
+    import torch
+
+    with torch.no_grad():
+        k = r.get("mlp_power_of_two")
+        if k:
+            for layer in model.model.layers:
+                layer.mlp.up_proj.weight.mul_(2.0 ** k)
+                layer.mlp.down_proj.weight.div_(2.0 ** k)
+        if r.get("position_offset"):
+            model.transformer.wpe.weight.add_(r["position_offset"])
 
 
 def _train_lm(model, tok, r: dict):
@@ -177,7 +215,7 @@ def _build_bert(r: dict, out: Path):
                      num_attention_heads=r["heads"], intermediate_size=2 * r["hidden"], max_position_embeddings=128,
                      num_labels=r["labels"], pad_token_id=tok.pad_token_id)
     model = BertForSequenceClassification(cfg)
-    _widen_init(model)
+    _widen_init(model, r.get("random_norms", False))
     model.eval()
     model.save_pretrained(out)
     tok.save_pretrained(out)

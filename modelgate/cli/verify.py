@@ -26,13 +26,16 @@ from modelgate.gates.verify import (
     tolerance_problems,
     tolerances_for,
 )
+from modelgate.openvino.precision import PRECISION_CHOICES
+from modelgate.verify.plan import MIN_NEW_TOKENS, MIN_POSITIONS
 
 SCHEMA = "verify-result"
 RESULT_NAME = "verify_result.json"
 AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # flag -> tolerance key (overrides of the per-format table)
 TOLERANCE_FLAGS = {"--rel-err-max": "rel_err_max", "--cosine-min": "cosine_min", "--top1-min": "top1_min",
-                   "--greedy-match-min": "greedy_match_min", "--scale-band": "scale_band"}
+                   "--greedy-match-min": "greedy_match_min", "--scale-band": "scale_band",
+                   "--layer-margin": "layer_margin", "--layer-floor": "layer_floor"}
 assert set(TOLERANCE_FLAGS.values()) == set(TOLERANCE_KEYS)
 
 
@@ -46,7 +49,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
     p.add_argument("--output", help="folder for the converted IR and verify_result.json")
     p.add_argument("--timeout", default="900", help="seconds per stage (export, OpenVINO run, source run)")
-    p.add_argument("--new-tokens", default="8", help="greedy tokens generated per prompt (default 8)")
+    p.add_argument("--new-tokens", default="8",
+                   help=f"greedy tokens generated per prompt (default 8, at least {MIN_NEW_TOKENS}); greedy agreement "
+                        "is judged on the first 8 of them, so a longer run does not change its meaning")
+    p.add_argument("--inference-precision", default="default", choices=PRECISION_CHOICES,
+                   help="precisions to run besides f32 (faithfulness): default = the device's own (bf16 on AMX "
+                        "CPUs), bf16, f16, all (bf16 and f16), or f32 alone")
+    p.add_argument("--positions", default=None,
+                   help=f"length of the position sweep prompt (default min(2048, the model's maximum); at least "
+                        f"{MIN_POSITIONS})")
     p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the model folder")
     p.add_argument("--pipeline-state", help="orchestrator state file (agent-results/pipeline_state.json)")
     p.add_argument("--agent", help="agent name: the verdict goes to agent-results/<agent>/verify_result.json")
@@ -70,9 +81,6 @@ def _overrides(args) -> dict:
     for flag, key in TOLERANCE_FLAGS.items():
         raw = getattr(args, key)
         if raw is None:
-            continue
-        if key == "rel_err_max" and raw.lower() in ("none", "null"):
-            out[key] = None
             continue
         try:
             out[key] = float(raw)
@@ -122,6 +130,15 @@ def run(args: argparse.Namespace) -> Outcome:
         raise GateInputError("USER_CONFIG_ERROR", f"--output must be a folder: {problem}")
     timeout = _positive("--timeout", args.timeout)
     new_tokens = int(_positive("--new-tokens", args.new_tokens, integer=True))
+    if new_tokens < MIN_NEW_TOKENS:
+        raise GateInputError("USER_CONFIG_ERROR", f"--new-tokens {new_tokens} is too short to judge generation: a "
+                             f"degenerate run needs {MIN_NEW_TOKENS} tokens to show; use --new-tokens "
+                             f"{MIN_NEW_TOKENS} or more (default 8)")
+    positions = int(_positive("--positions", args.positions, integer=True)) if args.positions is not None else None
+    if positions is not None and positions < MIN_POSITIONS:
+        raise GateInputError("USER_CONFIG_ERROR", f"--positions {positions} cannot reach past the first position "
+                             f"bucket; use --positions {MIN_POSITIONS} or more (default: the model's maximum, "
+                             "at most 2048)")
     overrides = _overrides(args)
     problems = tolerance_problems(dict(TOLERANCES["fp32"], **overrides))
     if problems:  # before any model is run
@@ -129,9 +146,11 @@ def run(args: argparse.Namespace) -> Outcome:
     from modelgate.verify.observe import Request, observe
     req = Request(model=args.model, converted=args.converted, task=args.task, weight_format=args.weight_format,
                   device=args.device, output=Path(args.output) if args.output else None, timeout=timeout,
-                  trust_remote_code=args.trust_remote_code, new_tokens=new_tokens)
+                  trust_remote_code=args.trust_remote_code, new_tokens=new_tokens,
+                  inference_precision=args.inference_precision, positions=positions)
     with stdout_to_stderr():
         obs = observe(req)
+    obs["device"] = args.device
     tol = tolerances_for(obs["weight_format"], overrides)
     fields = evaluate_verify(obs, tol)
     req.timings["total_s"] = time.monotonic() - t0
@@ -141,14 +160,16 @@ def run(args: argparse.Namespace) -> Outcome:
 def make_result(fields: dict, obs: dict, evidence: dict, timings: dict) -> dict:
     """The verdict in the envelope with the pipeline's result fields, from the gate's decision fields."""
     fields = dict(fields)
-    core = {k: fields.pop(k) for k in ("pass", "failure_class", "decision", "detail", "checks", "metrics")}
-    ev = {k: v for k, v in evidence.items() if v is None or isinstance(v, (str, list))}
+    core = {k: fields.pop(k) for k in ("pass", "failure_class", "decision", "detail", "checks", "metrics",
+                                       "coverage", "next_action")}
+    ev = {k: (str(Path(v).resolve()) if isinstance(v, str) and v else v) for k, v in evidence.items()
+          if v is None or isinstance(v, str)}
     gen = obs.get("generated")
     return contract.make_verdict(
         GATE, passed=core["pass"], failure_class=core["failure_class"], decision=core["decision"],
         detail=core["detail"], checks=core["checks"], metrics=core["metrics"], evidence=ev, timings=timings,
-        weight_format=obs.get("weight_format"), source_kind=obs.get("source_kind"), mode=obs.get("mode"),
-        generated_ids=gen, **fields)
+        coverage=core["coverage"], next_action=core["next_action"], weight_format=obs.get("weight_format"),
+        source_kind=obs.get("source_kind"), mode=obs.get("mode"), generated_ids=gen, **fields)
 
 
 

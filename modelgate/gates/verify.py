@@ -2,41 +2,55 @@
 
 Pure: a dict in (what ``modelgate.verify.observe`` measured on the real IR and source), a dict
 out. No I/O, no OpenVINO. Each check is a hypothesis the run tried to refute ("the IR is
-complete", "no output is NaN", "the logits match the source within the fp16 band", ...); the
-verdict passes only when none was refuted, and a check that could not run is ``pass: null``
-(never counted as a pass). Checks are listed -- and their classes take precedence -- in the
-order of ``CHECK_ORDER``: a truncated .bin explains NaN logits, NaN logits explain a fidelity
-regression, not the other way round.
+complete", "no output is NaN", "block 3 matches the source within the int8 noise", ...); the
+verdict passes only when none was refuted, and a check that could not run is ``pass: null`` with
+its ``not_judged_because`` (never counted as a pass; listed in the coverage's not_exercised).
+Checks are listed -- and their classes take precedence -- in the order of ``CHECK_ORDER``: a
+truncated .bin explains NaN logits, a block that diverges mid-network explains degenerate output
+(FIDELITY_REGRESSION at that layer, not DEGENERATE_OUTPUT), and the f32 run's failures explain a
+low-precision run's, not the other way round. All-equal logits come first among the output checks
+(the head produces no signal, whatever the blocks do); repetitive generation comes after the
+layer-wise checks, which name the block that causes it.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from modelgate.contract import check
+from modelgate.contract import check, coverage
+from modelgate.gates import layerwise as layerwise_gate
+from modelgate.gates import precision as precision_gate
 from modelgate.gates.values import ge_tol, is_count, is_number, le_tol
+from modelgate.gates.verify_report import next_action, verify_coverage
 
 GATE = "verify-conversion"
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4")
 
-# Per weight format. rel_err: max |ov - src| / max |src| over compared logits (None = not judged,
-# quantized weights are judged by agreement instead). scale_band: allowed |RMS ratio - 1| of
-# row-centred logits -- the only metric that sees a head scaled by a constant.
-TOLERANCES: dict[str, dict[str, float | None]] = {
+# Behaviour floors on the logits of the short prompts, per weight format: the artifact must still
+# act like its source (cosine, top-1, greedy tokens, magnitude). rel_err (max |ov - src| / max |src|)
+# is judged for every format: against REL_ERR_MARGIN x the simulated format's own rel_err when the
+# source was simulated (Hugging Face sources), else against this row. layer_margin / layer_floor:
+# the layer-wise limits (see modelgate.gates.layerwise).
+TOLERANCES: dict[str, dict[str, float]] = {
     "fp32": {"rel_err_max": 5e-3, "cosine_min": 0.9999, "top1_min": 0.99, "greedy_match_min": 0.9,
-             "scale_band": 0.01},
+             "scale_band": 0.01, "layer_margin": 1.25, "layer_floor": 2e-4},
     "fp16": {"rel_err_max": 2e-2, "cosine_min": 0.999, "top1_min": 0.95, "greedy_match_min": 0.75,
-             "scale_band": 0.02},
-    "int8": {"rel_err_max": None, "cosine_min": 0.98, "top1_min": 0.75, "greedy_match_min": 0.5,
-             "scale_band": 0.05},
-    "int4": {"rel_err_max": None, "cosine_min": 0.9, "top1_min": 0.5, "greedy_match_min": 0.25,
-             "scale_band": 0.15},
+             "scale_band": 0.02, "layer_margin": 1.25, "layer_floor": 2e-4},
+    "int8": {"rel_err_max": 0.15, "cosine_min": 0.98, "top1_min": 0.75, "greedy_match_min": 0.5,
+             "scale_band": 0.05, "layer_margin": 1.25, "layer_floor": 2e-4},
+    "int4": {"rel_err_max": 0.6, "cosine_min": 0.9, "top1_min": 0.5, "greedy_match_min": 0.25,
+             "scale_band": 0.15, "layer_margin": 1.25, "layer_floor": 2e-4},
 }
-TOLERANCE_KEYS = ("rel_err_max", "cosine_min", "top1_min", "greedy_match_min", "scale_band")
+TOLERANCE_KEYS = ("rel_err_max", "cosine_min", "top1_min", "greedy_match_min", "scale_band", "layer_margin",
+                  "layer_floor")
 # Bounds each tolerance must respect (lo, hi), validated before any comparison.
 TOLERANCE_BOUNDS = {"rel_err_max": (0.0, 10.0), "cosine_min": (-1.0, 1.0), "top1_min": (0.0, 1.0),
-                    "greedy_match_min": (0.0, 1.0), "scale_band": (0.0, 10.0)}
+                    "greedy_match_min": (0.0, 1.0), "scale_band": (0.0, 10.0), "layer_margin": (1.0, 100.0),
+                    "layer_floor": (0.0, 1.0)}
+# rel_err's limit is this margin x the simulated format's own rel_err (a max over many values: a
+# little more room than the per-block Frobenius errors need)
+REL_ERR_MARGIN = 1.5
 
-# check name -> failure class, in precedence order.
+# check name -> failure class, in precedence order. precision_<name>_* checks follow, in run order.
 CHECK_ORDER = (
     ("conversion", "CONVERSION_FAILED"),
     ("ir_bin_complete", "INTEGRITY_MISMATCH"),
@@ -46,12 +60,16 @@ CHECK_ORDER = (
     ("outputs_shape", "NUMERICAL_INSANE"),
     ("config_matches_ir", "INTEGRITY_MISMATCH"),
     ("config_matches_source", "INTEGRITY_MISMATCH"),
+    ("config_constants_match", "INTEGRITY_MISMATCH"),
     ("ov_tokenizer_present", "TOKENIZER_MISMATCH"),
     ("tokenizer_ids_match", "TOKENIZER_MISMATCH"),
     ("detokenizer_text_match", "TOKENIZER_MISMATCH"),
-    ("logits_not_constant", "DEGENERATE_OUTPUT"),
-    ("generation_not_degenerate", "DEGENERATE_OUTPUT"),
     ("source_ran", "SOURCE_UNAVAILABLE"),
+    ("logits_not_constant", "DEGENERATE_OUTPUT"),
+    ("layerwise_blocks", "FIDELITY_REGRESSION"),
+    ("layerwise_hidden_states", "FIDELITY_REGRESSION"),
+    ("generation_not_degenerate", "DEGENERATE_OUTPUT"),
+    ("layerwise_head", "FIDELITY_REGRESSION"),
     ("fidelity_rel_err", "FIDELITY_REGRESSION"),
     ("fidelity_cosine", "FIDELITY_REGRESSION"),
     ("fidelity_top1", "FIDELITY_REGRESSION"),
@@ -59,15 +77,29 @@ CHECK_ORDER = (
     ("fidelity_scale_ratio", "FIDELITY_REGRESSION"),
 )
 CHECK_CLASS = dict(CHECK_ORDER)
+PRECISION_PREFIX = "precision_"
 # Every class a verify-conversion verdict can carry: the checks' own, the converter's and the
 # runtime's (passed through from the observation), bad input, interruption and internal errors.
 EMITTED_CLASSES = tuple(sorted(set(CHECK_CLASS.values()) | {
-    "USER_CONFIG_ERROR", "MODEL_UNSUPPORTED", "CONVERSION_FAILED", "RESOURCE_EXHAUSTED", "TIMEOUT",
-    "PLUGIN_CRASH", "INFERENCE_FAILED", "INFRA_TRANSIENT", "UNKNOWN"}))
+    precision_gate.FAILURE_CLASS, "USER_CONFIG_ERROR", "MODEL_UNSUPPORTED", "CONVERSION_FAILED",
+    "RESOURCE_EXHAUSTED", "TIMEOUT", "PLUGIN_CRASH", "INFERENCE_FAILED", "INFRA_TRANSIENT", "UNKNOWN"}))
 # checks that belong to the end-to-end inference (the pipeline's e2e_passed)
 E2E_CHECKS = frozenset({"ir_loads_and_runs", "outputs_finite", "outputs_shape", "logits_not_constant",
-                        "generation_not_degenerate", "fidelity_rel_err", "fidelity_cosine", "fidelity_top1",
-                        "fidelity_greedy_match", "fidelity_scale_ratio"})
+                        "generation_not_degenerate", "layerwise_blocks", "layerwise_hidden_states", "layerwise_head",
+                        "fidelity_rel_err", "fidelity_cosine", "fidelity_top1", "fidelity_greedy_match",
+                        "fidelity_scale_ratio"})
+# how a source run that failed for lack of time or memory is reported (not as a missing source)
+SOURCE_STAGE_CLASSES = frozenset({"TIMEOUT", "RESOURCE_EXHAUSTED"})
+# why a check is not judged although the run went fine: the documented reasons (SKILL.md lists them)
+NOT_APPLICABLE = {
+    "no_tokenizer": "the task has no text tokenizer to convert",
+    "no_config": "nothing to compare: no config.json beside the IR",
+    "not_generative": "not a generative task",
+    "no_class_axis": "the outputs have no class axis",
+    "outputs_only": "the source is compared on its outputs only: block hooks need a Hugging Face source",
+}
+
+
 def tolerance_problems(tol: Any) -> list[str]:
     """Why a tolerance set is unusable (empty list = usable). Every key must be present."""
     if not isinstance(tol, dict):
@@ -78,8 +110,6 @@ def tolerance_problems(tol: Any) -> list[str]:
             problems.append(f"tolerance {key} is missing")
             continue
         v = tol[key]
-        if v is None and key == "rel_err_max":
-            continue
         lo, hi = TOLERANCE_BOUNDS[key]
         if not is_number(v) or not (lo <= v <= hi):
             problems.append(f"tolerance {key}={v!r} is not a finite number in [{lo}, {hi}]")
@@ -87,16 +117,22 @@ def tolerance_problems(tol: Any) -> list[str]:
 
 
 def tolerances_for(weight_format: str, overrides: dict | None = None) -> dict:
-    """The tolerance row of a weight format with user overrides applied (not validated here)."""
+    """The tolerance row of a weight format with user overrides applied (not validated here).
+
+    An overridden key is recorded in ``overridden``: its value is then used as given, never replaced
+    by the limit derived from the simulated format.
+    """
     if weight_format not in TOLERANCES:
         raise KeyError(f"unknown weight format {weight_format!r}; one of {WEIGHT_FORMATS}")
     row = dict(TOLERANCES[weight_format])
-    row.update({k: v for k, v in (overrides or {}).items() if v is not None or k == "rel_err_max"})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    row.update(given)
+    row["overridden"] = sorted(given)
     return row
 
 
 def _not_run(name: str, why: str) -> dict:
-    return check(name, None, None, None, detail=f"not run: {why}")
+    return check(name, None, None, None, detail=why)
 
 
 def _fail(name: str, measured, threshold, detail: str) -> dict:
@@ -190,7 +226,7 @@ def _config_checks(integ: dict) -> list[dict]:
                             ("config_matches_source", "config_vs_source", "IR config.json vs source config")):
         diffs = integ.get(key) if isinstance(integ, dict) else None
         if diffs is None:
-            out.append(_not_run(name, f"{what}: nothing to compare (no config.json)"))
+            out.append(_not_run(name, NOT_APPLICABLE["no_config"]))
         elif not isinstance(diffs, list):
             out.append(_fail(name, diffs, [], f"{what}: malformed observation"))
         elif diffs:
@@ -202,10 +238,49 @@ def _config_checks(integ: dict) -> list[dict]:
     return out
 
 
+def _constants_check(cc: Any, mode: str | None) -> dict:
+    """Norm epsilons and rotary frequencies in the IR against config.json (exact, no inference)."""
+    name = "config_constants_match"
+    if cc is None and mode == "raw":
+        return _not_run(name, NOT_APPLICABLE["no_config"])
+    if not isinstance(cc, dict) or not all(isinstance(cc.get(k), dict) for k in ("eps", "rotary")):
+        return _fail(name, None, "eps and rotary observed", "no config-constant observation (fail closed)")
+    eps, rot = cc["eps"], cc["rotary"]
+    judged = [k for k in ("eps", "rotary") if cc[k].get("judged")]
+    if not judged:
+        return _not_run(name, f"nothing to compare: {eps.get('reason')}; {rot.get('reason')}")
+    problems = []
+    if eps.get("judged"):
+        if not is_count(eps.get("mismatched")):
+            problems.append("epsilon mismatch count missing (fail closed)")
+        elif eps["mismatched"]:
+            m = (eps.get("mismatches") or [{}])[0]
+            problems.append(f"{eps['mismatched']} norm epsilon(s) differ from config.json {eps.get('config')}: "
+                            f"{m.get('value')} at {m.get('node')}")
+    if rot.get("judged"):
+        if not is_count(rot.get("mismatched")):
+            problems.append("rotary mismatch count missing (fail closed)")
+        elif rot["mismatched"]:
+            c = next((c for c in rot.get("constants") or [] if c.get("bad_indices")), {})
+            problems.append(f"rotary frequency [{c.get('index')}] = {_g(c.get('value'))} in {c.get('node')}, but "
+                            f"rope_theta={_g(rot.get('theta'))} (dim {rot.get('dim')}) gives {_g(c.get('expected'))}")
+    measured = {k: {"judged": bool(cc[k].get("judged")), "mismatched": cc[k].get("mismatched"),
+                    "reason": cc[k].get("reason")} for k in ("eps", "rotary")}
+    if problems:
+        return _fail(name, measured, "equal to config.json", "; ".join(problems))
+    not_judged = [f"{k}: {cc[k].get('reason')}" for k in ("eps", "rotary") if not cc[k].get("judged")]
+    return _pass(name, measured, "equal to config.json", "; ".join([f"{', '.join(judged)} equal to config.json"]
+                                                                    + not_judged))
+
+
+def _g(x: Any) -> str:
+    return f"{x:.4g}" if is_number(x) else str(x)
+
+
 def _tokenizer_checks(tok: Any) -> list[dict]:
     names = ("ov_tokenizer_present", "tokenizer_ids_match", "detokenizer_text_match")
     if tok is None:
-        return [_not_run(n, "task has no text tokenizer to convert") for n in names]
+        return [_not_run(n, NOT_APPLICABLE["no_tokenizer"]) for n in names]
     if not isinstance(tok, dict):
         return [_fail(names[0], None, "tokenizer observation", "malformed tokenizer observation")] + [
             _not_run(n, "no tokenizer observation") for n in names[1:]]
@@ -247,12 +322,12 @@ def _not_above_source(name: str, total: Any, bad: Any, src_bad: Any, unit: str, 
 def _degenerate_checks(deg: Any) -> list[dict]:
     if deg is None:
         return [_not_run("logits_not_constant", "no logits observed"),
-                _not_run("generation_not_degenerate", "not a generative task")]
+                _not_run("generation_not_degenerate", NOT_APPLICABLE["not_generative"])]
     out = [_not_above_source("logits_not_constant", deg.get("rows"), deg.get("equal_rows"),
                              deg.get("src_equal_rows", 0), "positions", "equal-logit counts missing",
                              "rows of all-equal logits: the head produces no signal")]
     if deg.get("sequences") is None:
-        out.append(_not_run("generation_not_degenerate", "not a generative task"))
+        out.append(_not_run("generation_not_degenerate", NOT_APPLICABLE["not_generative"]))
     else:
         out.append(_not_above_source("generation_not_degenerate", deg.get("sequences"), deg.get("ov_degenerate"),
                                      deg.get("src_degenerate", 0), "sequences", "generation counts missing",
@@ -269,6 +344,16 @@ FIDELITY_METRICS = (  # (check, metric key, tolerance key, direction)
 )
 
 
+def rel_err_limit(fid: dict, tol: dict) -> tuple[float, str]:
+    """(limit, how it was set) for fidelity_rel_err: REL_ERR_MARGIN x the simulated format's rel_err when
+    the source was simulated and the user did not override it, else the tolerance row."""
+    expected = (fid.get("expected") or {}).get("rel_err") if isinstance(fid.get("expected"), dict) else None
+    if "rel_err_max" not in tol.get("overridden", []) and is_number(expected) and expected > 0:
+        lim = max(REL_ERR_MARGIN * expected, TOLERANCES["fp32"]["rel_err_max"])
+        return lim, f"{REL_ERR_MARGIN:g} x the simulated format's {expected:.3g}"
+    return tol["rel_err_max"], "the format's row"
+
+
 def _fidelity_checks(fid: Any, tol: dict, generative: bool) -> list[dict]:
     names = [m[0] for m in FIDELITY_METRICS]
     if not isinstance(fid, dict):
@@ -277,8 +362,10 @@ def _fidelity_checks(fid: Any, tol: dict, generative: bool) -> list[dict]:
     if not fid.get("source_ran"):
         why = str(fid.get("reason") or "source did not run")
         if fid.get("source_expected", True):
-            return [_fail("source_ran", False, True, f"the source model could not be run for comparison: {why}")] + [
-                _not_run(n, "no source run") for n in names]
+            failed = _fail("source_ran", False, True, f"the source model could not be run for comparison: {why}")
+            if fid.get("failure_class") in SOURCE_STAGE_CLASSES:  # out of time or memory: not a missing source
+                failed["failure_class"] = fid["failure_class"]
+            return [failed] + [_not_run(n, "no source run") for n in names]
         return [_not_run("source_ran", why)] + [_not_run(n, why) for n in names]
     out = [_pass("source_ran", True, True, fid.get("source_kind"))]
     if fid.get("comparable") is False:
@@ -288,33 +375,50 @@ def _fidelity_checks(fid: Any, tol: dict, generative: bool) -> list[dict]:
     for name, key, tkey, direction in FIDELITY_METRICS:
         threshold = tol.get(tkey)
         value = fid.get(key)
+        how = None
         if key == "greedy_match" and not generative:
-            out.append(_not_run(name, "not a generative task"))
+            out.append(_not_run(name, NOT_APPLICABLE["not_generative"]))
             continue
         if key == "top1_agreement" and key not in fid:
-            out.append(_not_run(name, "outputs have no class axis"))
+            out.append(_not_run(name, NOT_APPLICABLE["no_class_axis"]))
             continue
-        if threshold is None:
-            out.append(check(name, None, value, None, detail=f"not judged for this weight format ({tkey} = null)"))
-            continue
+        if key == "rel_err":
+            threshold, how = rel_err_limit(fid, tol)
         if not is_number(value):
             out.append(_fail(name, value, threshold, f"{key} missing or non-finite (fail closed)"))
             continue
         if direction == "max":
-            ok, shown = le_tol(value, threshold), f"<= {threshold}"
+            ok, shown = le_tol(value, threshold), f"<= {threshold:.4g}"
         elif direction == "min":
             ok, shown = ge_tol(value, threshold), f">= {threshold}"
         else:
             ok, shown = le_tol(abs(value - 1.0), threshold), f"1 +/- {threshold}"
-        out.append(_pass(name, value, shown) if ok else
-                   _fail(name, value, shown, f"{key}={value:.6g} outside {shown}"))
+        extra = f" ({how})" if how else ""
+        if key == "greedy_match" and is_count(fid.get("greedy_horizon")):
+            extra = f" (first {fid['greedy_horizon']} new tokens of {fid.get('prompts')} prompts)"
+        out.append(_pass(name, value, shown, (how and f"limit: {how}") or None) if ok else
+                   _fail(name, value, shown, f"{key}={value:.6g} outside {shown}{extra}"))
     return out
 
 
 def _first_failure(checks: list[dict]) -> dict | None:
-    order = {name: i for i, (name, _) in enumerate(CHECK_ORDER)}
     failed = [c for c in checks if c["pass"] is False]
-    return min(failed, key=lambda c: order.get(c["name"], len(order))) if failed else None
+    return min(failed, key=lambda c: _order(c["name"])) if failed else None
+
+
+def _order(name: str) -> tuple[int, str, int]:
+    """Precedence of a check: CHECK_ORDER, then the precision runs (finite before agreement)."""
+    index = {n: i for i, (n, _) in enumerate(CHECK_ORDER)}
+    if name in index:
+        return index[name], "", 0
+    run, _, kind = name.rpartition("_")
+    return len(index), run, 0 if kind == "finite" else 1
+
+
+def _class_of(name: str) -> str:
+    if name.startswith(PRECISION_PREFIX):
+        return precision_gate.FAILURE_CLASS
+    return CHECK_CLASS.get(name, "UNKNOWN")
 
 
 def _skip_after(checks: list[dict], stage_failed: str) -> list[dict]:
@@ -322,26 +426,35 @@ def _skip_after(checks: list[dict], stage_failed: str) -> list[dict]:
     return [_not_run(name, f"{stage_failed} failed") for name, _ in CHECK_ORDER if name not in done]
 
 
-def _e2e_detail(obs: dict) -> str:
+def _e2e_detail(obs: dict, precisions: list[dict]) -> str:
     fid = obs.get("fidelity") or {}
     mode = obs.get("mode")
-    runs = fid.get("per_prompt") or []
-    if mode == "causal-lm" and runs:
-        return (f"greedy-generated {fid.get('new_tokens')} tokens over {len(runs)} tokenized prompts through the "
-                f"OpenVINO runtime (KV-cache path, f32 inference) and compared logits, top-1 and greedy tokens "
-                f"with the source")
+    plan = obs.get("plan") or {}
+    at = " and ".join(f"{p['ran_as']}" for p in precisions) or "f32"
     if mode == "causal-lm":
-        return "ran greedy generation on tokenized prompts through the OpenVINO runtime"
+        return (f"ran {plan.get('prompts')} prompts teacher-forced through the OpenVINO runtime (prompt in one call, "
+                f"continuation through the KV cache, up to position {plan.get('longest_position')}) and "
+                f"{plan.get('greedy_prompts')} greedy generations of {plan.get('new_tokens')} tokens at {at}; compared "
+                "every block output, the logits and the greedy tokens with the transformers source")
+    if mode == "forward":
+        return (f"ran {plan.get('inputs')} inputs (up to position {plan.get('longest_position')}) through the OpenVINO "
+                f"runtime at {at} and compared every block output and the outputs with the transformers source")
     return f"ran a forward pass on seeded realistic inputs through the OpenVINO runtime ({mode})" + (
         " and compared every output with the source" if fid.get("source_ran") else "")
+
+
+def _precision_runs(obs: dict) -> list[tuple[str, dict]]:
+    runs = obs.get("precisions") if isinstance(obs.get("precisions"), dict) else {}
+    return [(name, run) for name, run in runs.items() if name != "f32"]
 
 
 def evaluate_verify(observations: dict, tolerances: dict) -> dict:
     """Decide a verify-conversion verdict from observations and a tolerance row.
 
     Returns the verdict fields: pass, failure_class, decision (VERIFIED | SANE_ONLY | REJECTED |
-    NOT_JUDGED), detail, checks, metrics, next_action-free fields of the pipeline (verify_passed,
-    e2e_passed, conversion_path, task, e2e_detail, error).
+    NOT_JUDGED), detail, checks, metrics, next_action, coverage, the layer-wise table and first
+    divergent layer, the precisions, and the pipeline's fields (verify_passed, e2e_passed,
+    conversion_path, task, e2e_detail, error).
     """
     if not isinstance(observations, dict):
         return _input_error(f"observations must be an object, got {type(observations).__name__}", {})
@@ -350,6 +463,7 @@ def evaluate_verify(observations: dict, tolerances: dict) -> dict:
         return _input_error("; ".join(problems), observations)
     obs = observations
     checks = _conversion_checks(obs)
+    table, divergent = [], None
     if checks[0]["pass"] is not False:
         integ = obs.get("integrity")
         checks.append(_bin_check(integ))
@@ -359,40 +473,89 @@ def evaluate_verify(observations: dict, tolerances: dict) -> dict:
             if checks[-1]["pass"]:
                 checks += _output_checks(obs.get("outputs"))
                 checks += _config_checks(integ)
+                checks.append(_constants_check(obs.get("config_constants"), obs.get("mode")))
                 checks += _tokenizer_checks(obs.get("tokenizer"))
                 checks += _degenerate_checks(obs.get("degenerate"))
                 checks += _fidelity_checks(obs.get("fidelity"), tolerances, obs.get("mode") == "causal-lm")
+                lw_checks, table, divergent = _layerwise(obs, tolerances)
+                checks += lw_checks
+                for name, run in _precision_runs(obs):
+                    checks += precision_gate.precision_checks(name, run)
             else:
                 checks += _config_checks(integ)
                 checks += _tokenizer_checks(obs.get("tokenizer"))
     checks += _skip_after(checks, checks[-1]["name"] if checks[-1]["pass"] is False else "a previous stage")
-    order = {name: i for i, (name, _) in enumerate(CHECK_ORDER)}
-    checks.sort(key=lambda c: order.get(c["name"], len(order)))
+    checks.sort(key=lambda c: _order(c["name"]))
     first = _first_failure(checks)
     passed = first is None
     ran = {c["name"]: c["pass"] for c in checks}
     e2e_ran = [ran.get(n) for n in E2E_CHECKS if ran.get(n) is not None]
     e2e_passed = bool(e2e_ran) and all(e2e_ran) and ran.get("ir_loads_and_runs") is True
     fidelity_judged = any(ran.get(m[0]) for m in FIDELITY_METRICS)
+    precisions = _precision_summary(obs)
     if passed:
         decision = "VERIFIED" if fidelity_judged else "SANE_ONLY"
-        cls, detail = None, ("converted IR runs, is numerically sane and matches the source within the "
-                             f"{obs.get('weight_format')} tolerances" if fidelity_judged else
-                             "converted IR runs and is numerically sane; no source comparison was possible")
+        cls = None
+        at = " and ".join(p["ran_as"] for p in precisions) or "f32"
+        detail = (f"converted IR runs, is numerically sane and matches the source within the "
+                  f"{obs.get('weight_format')} noise at {at}" if fidelity_judged else
+                  "converted IR runs and is numerically sane; no source comparison was possible")
     else:
-        cls = first.get("failure_class") or CHECK_CLASS.get(first["name"], "UNKNOWN")
+        cls = first.get("failure_class") or _class_of(first["name"])
         decision = "NOT_JUDGED" if cls in ("USER_CONFIG_ERROR", "SOURCE_UNAVAILABLE", "UNKNOWN") else "REJECTED"
-        detail = f"{first['name']}: {first.get('detail') or 'failed'}"
+        where = ""
+        if divergent is not None and cls in ("FIDELITY_REGRESSION", "DEGENERATE_OUTPUT"):
+            where = f" (first divergent layer: {divergent['layer']})"
+        detail = f"{first['name']}: {first.get('detail') or 'failed'}{where}"
     conv = obs.get("conversion") if isinstance(obs.get("conversion"), dict) else {}
     fid = obs.get("fidelity") if isinstance(obs.get("fidelity"), dict) else {}
-    metrics = {k: fid.get(k) for k in ("max_abs_err", "rel_err", "cosine_mean", "cosine_min", "top1_agreement",
-                                       "greedy_match", "scale_ratio", "rows", "new_tokens") if k in fid}
+    metrics = {k: fid.get(k) for k in ("max_abs_err", "rel_err", "rel_fro", "cosine_mean", "cosine_min",
+                                       "top1_agreement", "greedy_match", "greedy_horizon", "scale_ratio", "rows",
+                                       "new_tokens") if k in fid}
     metrics["failed_checks"] = sum(1 for c in checks if c["pass"] is False)
     metrics["skipped_checks"] = sum(1 for c in checks if c["pass"] is None)
-    return {"pass": passed, "failure_class": cls, "decision": decision, "detail": detail, "checks": checks,
-            "metrics": metrics, "tolerances": dict(tolerances), "verify_passed": passed, "e2e_passed": e2e_passed,
-            "conversion_path": conv.get("conversion_path"), "task": obs.get("task"),
-            "e2e_detail": _e2e_detail(obs), "error": None if passed else detail}
+    verdict_tol = {k: v for k, v in tolerances.items() if k != "overridden"}
+    if is_number(fid.get("rel_err")) or isinstance(fid.get("expected"), dict):
+        verdict_tol["rel_err_effective"] = rel_err_limit(fid, tolerances)[0] if fid.get("source_ran") else None
+    out = {"pass": passed, "failure_class": cls, "decision": decision, "detail": detail, "checks": checks,
+           "metrics": metrics, "tolerances": verdict_tol, "verify_passed": passed, "e2e_passed": e2e_passed,
+           "conversion_path": conv.get("conversion_path"), "task": obs.get("task"),
+           "e2e_detail": _e2e_detail(obs, precisions), "error": None if passed else detail,
+           "layerwise": table, "first_divergent_layer": divergent, "precisions": precisions,
+           "deployment_precision": next((p["ran_as"] for p in precisions if p["name"] != "f32"), None)}
+    out["coverage"] = verify_coverage(obs, out, checks)
+    out["next_action"] = next_action(obs, out, first)
+    return out
+
+
+def _layerwise(obs: dict, tol: dict) -> tuple[list[dict], list[dict], dict | None]:
+    if obs.get("mode") in ("raw", None) and obs.get("layerwise") is None:
+        return [_not_run(n, NOT_APPLICABLE["outputs_only"]) for n in layerwise_gate.CHECKS], [], None
+    fid = obs.get("fidelity")
+    if isinstance(fid, dict) and not fid.get("source_ran"):
+        return [_not_run(n, "no source run") for n in layerwise_gate.CHECKS], [], None
+    return layerwise_gate.layerwise_checks(obs.get("layerwise"), tol["layer_margin"], tol["layer_floor"])
+
+
+def _precision_summary(obs: dict) -> list[dict]:
+    runs = obs.get("precisions") if isinstance(obs.get("precisions"), dict) else {}
+    out = []
+    for name, run in runs.items():
+        if not isinstance(run, dict):
+            continue
+        used = precision_gate.ran_at(run) or "unknown"
+        item = {"name": name, "requested": run.get("requested", name), "ran_as": used,
+                "kv_cache_precision": (run.get("ran_as") or {}).get("kv_cache_precision")
+                if isinstance(run.get("ran_as"), dict) else None,
+                "role": "faithfulness" if name == "f32" else "deployment"}
+        vs = run.get("vs_f32")
+        if isinstance(vs, dict):
+            item["vs_f32"] = {k: vs.get(k) for k in ("rel_err", "cosine_mean", "top1_agreement", "nonfinite")}
+            item["band"] = precision_gate.BANDS.get(used)
+        if isinstance(run.get("greedy_vs_f32"), dict):
+            item["greedy_vs_f32"] = run["greedy_vs_f32"].get("greedy_match")
+        out.append(item)
+    return out
 
 
 def _input_error(why: str, obs: dict) -> dict:
@@ -401,4 +564,7 @@ def _input_error(why: str, obs: dict) -> dict:
     return {"pass": False, "failure_class": "USER_CONFIG_ERROR", "decision": "NOT_JUDGED", "detail": detail,
             "checks": [], "metrics": {}, "tolerances": {}, "verify_passed": False, "e2e_passed": False,
             "conversion_path": conv.get("conversion_path"), "task": obs.get("task") if isinstance(obs, dict) else None,
-            "e2e_detail": "nothing was run", "error": detail}
+            "e2e_detail": "nothing was run", "error": detail, "layerwise": [], "first_divergent_layer": None,
+            "precisions": [], "deployment_precision": None,
+            "coverage": coverage(f"nothing was judged: {why}"[:500], {}, ["everything: the input could not be judged"]),
+            "next_action": "Fix the tolerance or observation arguments named in detail and rerun."}

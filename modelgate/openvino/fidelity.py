@@ -113,3 +113,87 @@ def compare_causal_runs(ov_runs: list[dict], src_runs: list[dict]) -> dict:
     out["new_tokens"] = int(sum(n_new))
     out["per_prompt"] = per_prompt
     return out
+
+
+class LogitComparison:
+    """``compare_arrays`` over many inputs without keeping them: running maxima, sums and counts.
+
+    ``summary()`` gives the same keys as ``compare_arrays`` (pooled over every ``add``) plus
+    ``rel_fro`` (Frobenius-norm relative error, the logits' counterpart of a block's rel_err) and
+    ``nonfinite`` (OpenVINO values that are NaN/Inf; their rows are left out of the metrics).
+    """
+
+    def __init__(self):
+        self.rows = 0
+        self.nonfinite = 0
+        self.max_abs_err = 0.0
+        self.max_abs_src = 0.0
+        self.cos_sum = 0.0
+        self.cos_min = 1.0
+        self.sq_ov = 0.0
+        self.sq_src = 0.0
+        self.sq_err = 0.0
+        self.sq_ref = 0.0
+        self.top1 = 0
+        self.width = None
+
+    def add(self, ov, src) -> None:
+        np = _np()
+        a = np.asarray(ov, dtype=np.float64)
+        b = np.asarray(src, dtype=np.float64)
+        if a.shape != b.shape:
+            raise ValueError(f"logits shape {list(a.shape)} vs source {list(b.shape)}")
+        a2, b2 = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+        finite = np.isfinite(a2).all(-1) & np.isfinite(b2).all(-1)
+        self.nonfinite += int((~np.isfinite(a2)).sum())
+        a2, b2 = a2[finite], b2[finite]
+        if not a2.size:
+            return
+        self.width = a2.shape[-1]
+        d = a2 - b2
+        self.max_abs_err = max(self.max_abs_err, float(np.abs(d).max()))
+        self.max_abs_src = max(self.max_abs_src, float(np.abs(b2).max()))
+        self.sq_err += float((d * d).sum())
+        self.sq_ref += float((b2 * b2).sum())
+        ac, bc = a2 - a2.mean(-1, keepdims=True), b2 - b2.mean(-1, keepdims=True)
+        na, nb = np.linalg.norm(ac, axis=-1), np.linalg.norm(bc, axis=-1)
+        cos = np.where((na > 0) & (nb > 0), (ac * bc).sum(-1) / np.maximum(na * nb, 1e-300),
+                       np.where((na == 0) & (nb == 0), 1.0, 0.0))
+        self.cos_sum += float(cos.sum())
+        self.cos_min = min(self.cos_min, float(cos.min()))
+        self.sq_ov += float((ac * ac).sum())
+        self.sq_src += float((bc * bc).sum())
+        self.top1 += int((a2.argmax(-1) == b2.argmax(-1)).sum())
+        self.rows += int(a2.shape[0])
+
+    def summary(self) -> dict:
+        if not self.rows:
+            return {"comparable": False, "reason": "no finite rows to compare", "rows": 0,
+                    "nonfinite": self.nonfinite}
+        out = {"comparable": True, "rows": self.rows, "nonfinite": self.nonfinite,
+               "max_abs_err": self.max_abs_err, "rel_err": self.max_abs_err / max(self.max_abs_src, 1e-12),
+               "rel_fro": math.sqrt(self.sq_err / self.sq_ref) if self.sq_ref > 0 else None,
+               "cosine_mean": self.cos_sum / self.rows, "cosine_min": self.cos_min,
+               "scale_ratio": math.sqrt(self.sq_ov / self.sq_src) if self.sq_src > 0 else None}
+        if self.width and self.width > 1:
+            out["top1_agreement"] = self.top1 / self.rows
+        return out
+
+
+def greedy_agreement(ov_runs: list[list[int]], src_runs: list[list[int]], horizon: int) -> dict:
+    """Greedy-token agreement over the first ``horizon`` new tokens of each prompt.
+
+    ``greedy_match`` = mean over prompts of (common prefix, capped at the horizon) / horizon: the
+    same number whatever ``--new-tokens`` is (a longer continuation is not judged more harshly);
+    ``prompts`` and ``horizon`` say what it rests on.
+    """
+    pairs = [(list(o), list(s)) for o, s in zip(ov_runs, src_runs)]
+    h = min([horizon] + [min(len(o), len(s)) for o, s in pairs]) if pairs else 0
+    if not pairs or h <= 0:
+        return {"greedy_match": None, "greedy_horizon": h, "prompts": len(pairs)}
+    prefixes = []
+    for o, s in pairs:
+        common = next((i for i in range(h) if o[i] != s[i]), h)
+        prefixes.append(common)
+    return {"greedy_match": sum(p / h for p in prefixes) / len(prefixes), "greedy_horizon": h,
+            "prompts": len(pairs), "common_prefixes": prefixes}

@@ -30,12 +30,20 @@ class _FastTokenizer:
         from tokenizers import Tokenizer
         self._tok = Tokenizer.from_file(str(path))
 
-    def __call__(self, texts, padding: bool = False, return_tensors: str | None = None):
+    def __call__(self, texts, padding: bool | str = False, return_tensors: str | None = None,
+                 add_special_tokens: bool = True, truncation: bool = False, max_length: int | None = None):
         import numpy as np
-        if isinstance(texts, str):
-            return {"input_ids": self._tok.encode(texts).ids}
-        encs = [self._tok.encode(t) for t in texts]
+        if truncation and max_length:
+            self._tok.enable_truncation(max_length)
+        try:
+            if isinstance(texts, str):
+                return {"input_ids": self._tok.encode(texts, add_special_tokens=add_special_tokens).ids}
+            encs = [self._tok.encode(t, add_special_tokens=add_special_tokens) for t in texts]
+        finally:
+            self._tok.no_truncation()
         width = max(len(e.ids) for e in encs)
+        if padding == "max_length" and max_length:
+            width = max(width, max_length)
         pad = self._tok.token_to_id("[PAD]")
         pad = pad if pad is not None else (self._tok.token_to_id("<pad>") or 0)
         ids = np.full((len(encs), width), pad, dtype=np.int64)

@@ -2,15 +2,18 @@
 
 Returns a plain observation dict for ``modelgate.gates.verify.evaluate_verify``. Everything that
 can crash or hang (export, compile, infer, the source model) runs in child processes with a
-timeout; the OpenVINO child and the source child run at the same time (one core each).
+timeout. For a Hugging Face source the source child runs first (the clean reference and the
+format's expected noise, written to a reference store on disk), then the OpenVINO child compares
+the IR with it block by block at f32 and runs the deployment precisions; the two never hold
+their models at the same time.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +21,20 @@ from modelgate import childproc
 from modelgate.contract import GateFailure, GateInputError
 from modelgate.openvino import convert as conv_mod
 from modelgate.openvino import fidelity, integrity
-from modelgate.openvino.inputs import DEFAULT_SEED, TEXT_PROMPTS, text_batch
-from modelgate.openvino.tasks import DECODER_TASKS, TASK_HF_CLASS, TaskError, task_from_config, validate_task
+from modelgate.openvino.inputs import DEFAULT_SEED
+from modelgate.openvino.tasks import DECODER_TASKS, TaskError, task_from_config, validate_task
+from modelgate.verify import assemble, resources
+from modelgate.verify import plan as plan_mod
 
 DEFAULT_NEW_TOKENS = 8
 RAW_BATCH = 8
+LOG_NAME = "verify.log"
 # IR weight element type -> weight format, most compressed first (data, not if-chains)
 ELEMENT_FORMAT = (("u4", "int4"), ("i4", "int4"), ("nf4", "int4"), ("u8", "int8"), ("i8", "int8"),
                   ("f16", "fp16"), ("bf16", "fp16"))
+# single-pass text tasks verified layer by layer (one IR, a tokenizer, a transformers class)
+TEXT_ENCODER_TASKS = frozenset({"text-classification", "token-classification", "feature-extraction",
+                                "sentence-similarity", "fill-mask"})
 # source kind -> child body that runs the source for raw (non-HF) models
 RAW_SOURCE_RUNNERS = {"onnx": "modelgate.openvino.infer:source_onnx_forward",
                       "pytorch": "modelgate.openvino.infer:source_torch_forward"}
@@ -47,6 +56,8 @@ class Request:
     timeout: float = 900.0
     trust_remote_code: bool = False
     new_tokens: int = DEFAULT_NEW_TOKENS
+    inference_precision: str = "default"   # --inference-precision: f32 | bf16 | f16 | default | all
+    positions: int | None = None           # --positions: the position sweep's length (None: the model's own)
     # Tests and batch callers: run the bodies in this process (no crash isolation) and reuse
     # source runs across IRs of the same source through a shared dict.
     in_process: bool = False
@@ -67,20 +78,41 @@ def weight_format_of(xml: Path) -> str:
 
 # --------------------------------------------------------------------------- child bodies
 
-def ov_side_causal(xml: str, hf_dir: str | None, prompts_ids: list, new_tokens: int, device: str) -> dict:
-    """OpenVINO child for decoder LMs: greedy run, IR shapes, tokenizer parity (one OpenVINO import)."""
-    from modelgate.openvino import infer
-    out = infer.ov_causal_lm(xml, prompts_ids, new_tokens, device)
-    out.update(_shapes_and_tokenizer(xml, hf_dir, device, causal=True))
+def ov_side_layerwise(xml: str, hf_dir: str, store_dir: str | None, f32_dir: str, plan: dict,
+                      precisions: list[str], device: str, config: dict | None) -> dict:
+    """OpenVINO child for Hugging Face sources: the f32 (faithful) run with layer-wise comparisons, the
+    deployment-precision runs, the config constants, IR shapes and tokenizer parity (one OpenVINO import)."""
+    import openvino as ov
+
+    from modelgate.openvino import blocks, config_constants, layerwise
+    from modelgate.openvino import precision as precision_mod
+    from modelgate.openvino.refstore import ReferenceStore
+
+    core = ov.Core()
+    model = core.read_model(xml)
+    store = ReferenceStore(store_dir or Path(f32_dir).parent / "no-reference")
+    hidden = _config_int(config, "hidden_size", "n_embd", "d_model", "dim")
+    stacks = blocks.find_block_stacks(model, hidden)
+    stack = layerwise.match_stack(stacks, store.meta().get("stack"))
+    out: dict = {"stacks": {p: s.describe() for p, s in stacks.items()}, "stack": stack.describe() if stack else None,
+                 "device_default": precision_mod.device_default_precision(device, core), "runs": {}}
+    f32_logits = ReferenceStore(f32_dir).create()
+    out["runs"]["f32"] = layerwise.faithful_run(core, model, stack, store, plan, device, f32_logits)
+    for prec in precisions:
+        if prec != "f32":
+            out["runs"][prec] = layerwise.deployment_run(core, model, stack, store, plan, device, prec, f32_logits)
+    out["config_constants"] = config_constants.observe(model, config)
+    del model
+    out.update(_shapes_and_tokenizer(xml, hf_dir, device, causal=plan["kind"] == "decoder"))
     return out
 
 
-def ov_side_forward(xml: str, hf_dir: str | None, inputs: dict, device: str) -> dict:
-    """OpenVINO child for single-pass Hugging Face models (encoders)."""
-    from modelgate.openvino import infer
-    out = infer.ov_forward(xml, inputs, device)
-    out.update(_shapes_and_tokenizer(xml, hf_dir, device, causal=False))
-    return out
+def _config_int(config: dict | None, *keys: str) -> int | None:
+    for k in keys:
+        v = (config or {}).get(k)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            return v
+    return None
 
 
 def ov_side_raw(xml: str, spec: dict | None, device: str, seed: int = DEFAULT_SEED) -> dict:
@@ -156,7 +188,13 @@ def _convert(req: Request, info) -> tuple[dict, Path | None]:
 
 
 def observe(req: Request) -> dict:
-    """Run everything and return the observation dict (raises GateInputError for unusable input)."""
+    """Run everything and return the observation dict (raises GateInputError for unusable input).
+
+    Hugging Face sources: plan the inputs, convert (or take the IR), then run the source child
+    (clean reference + the format's expected noise, written to a reference store) and after it the
+    OpenVINO child (layer-wise f32 run, deployment-precision runs): one after the other, so the peak
+    memory is the larger of the two, not their sum.
+    """
     t0 = time.monotonic()
     info = conv_mod.detect_source(req.model, req.trust_remote_code)
     if req.converted is None and info.kind == "openvino-ir":
@@ -169,39 +207,31 @@ def observe(req: Request) -> dict:
     if info.kind == "hf-id":
         raise GateFailure("MODEL_UNSUPPORTED", "verifying against a hub id needs a local copy of the source for "
                           "the fidelity comparison; download it and pass the folder")
-    if req.converted:  # a bad --converted must fail before the source run starts
+    if req.converted:  # a bad --converted must fail before anything runs
         if not Path(req.converted).exists():
             raise GateInputError("USER_CONFIG_ERROR", f"--converted not found: {req.converted}")
         conv_mod.find_ir_xml(Path(req.converted))
     hf_dir = info.location if info.kind == "hf-dir" else None
-    pre_task = _resolve_task(req, info, None) if hf_dir else None
-    job = _source_job(req, hf_dir, pre_task)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # the source run needs no IR: it runs while the exporter works
-        future = pool.submit(_call, req, *job, source=True) if job and not req.in_process else None
-        obs = _observe_ir(req, info, hf_dir, job, future)
+    task = _resolve_task(req, info, None) if hf_dir else None
+    plan = _plan(req, hf_dir, info.config, task) if hf_dir else None
+    if hf_dir:
+        resources.refuse_if_too_large(resources.estimate_verify(hf_dir, info.config, req.weight_format or "fp16",
+                                                                convert=req.converted is None))
+    obs = _observe_ir(req, info, hf_dir, plan)
     req.timings["observe_s"] = time.monotonic() - t0
     return obs
 
 
-def _source_job(req: Request, hf_dir: str | None, task: str | None) -> tuple | None:
-    """(target, kwargs) of the source run for Hugging Face sources, decided before conversion."""
-    if hf_dir is None or task is None:
-        return None
+def _plan(req: Request, hf_dir: str, config: dict, task: str) -> dict | None:
+    """The input plan for a Hugging Face source, or None when its task is not verified end to end."""
     if task in DECODER_TASKS:
-        tok = _hf_tokenizer(hf_dir)
-        prompts = [[int(i) for i in tok(t)["input_ids"]] for t in TEXT_PROMPTS]
-        return ("modelgate.openvino.infer:source_causal_lm",
-                dict(model_dir=hf_dir, prompts_ids=prompts, max_new_tokens=req.new_tokens,
-                     trust_remote_code=req.trust_remote_code))
-    if task in TASK_HF_CLASS:
-        return ("modelgate.openvino.infer:source_hf_forward",
-                dict(model_dir=hf_dir, task=task, inputs=text_batch(_hf_tokenizer(hf_dir)),
-                     trust_remote_code=req.trust_remote_code))
+        return plan_mod.decoder_plan(_hf_tokenizer(hf_dir), config, req.new_tokens, req.positions)
+    if task in TEXT_ENCODER_TASKS:
+        return plan_mod.encoder_plan(_hf_tokenizer(hf_dir), config)
     return None
 
 
-def _observe_ir(req: Request, info, hf_dir: str | None, job: tuple | None, future) -> dict:
+def _observe_ir(req: Request, info, hf_dir: str | None, plan: dict | None) -> dict:
     conversion, xml = _convert(req, info)
     req.timings["convert_s"] = conversion.get("seconds") or 0.0
     task = _resolve_task(req, info, xml.parent if xml else None)
@@ -210,7 +240,7 @@ def _observe_ir(req: Request, info, hf_dir: str | None, job: tuple | None, futur
                  (weight_format_of(xml) if xml else "fp16")}
     if not conversion["ok"]:
         return obs
-    req.evidence["ir_xml"] = str(xml)
+    req.evidence["ir_xml"] = str(xml.resolve())
     obs["weight_format"] = req.weight_format or conversion.get("weight_format") or weight_format_of(xml)
     integ = integrity.bin_integrity(xml)
     obs["integrity"] = integ
@@ -222,21 +252,12 @@ def _observe_ir(req: Request, info, hf_dir: str | None, job: tuple | None, futur
     if integ["expected_min_bytes"] > integ["bin_bytes"] or not integ["xml_parses"]:
         return obs  # never hand a truncated IR to the runtime
     obs["weights"] = integrity.nonfinite_weights(xml)
-
-    def source_result():
-        if future is not None:
-            return future.result()
-        return _call(req, *job, source=True) if job else None
-
-    if hf_dir and task in DECODER_TASKS:
-        obs["mode"] = "causal-lm"
-        _observe_causal(req, obs, xml, hf_dir, job, source_result)
-    elif hf_dir and task in TASK_HF_CLASS and (xml.parent / conv_mod.IR_NAME).is_file():
-        obs["mode"] = "forward"
-        _observe_forward(req, obs, xml, hf_dir, job, source_result)
+    if hf_dir and plan is not None and (xml.parent / conv_mod.IR_NAME).is_file():
+        obs["mode"] = "causal-lm" if plan["kind"] == "decoder" else "forward"
+        _observe_hf(req, obs, xml, hf_dir, info.config, task, plan)
     elif hf_dir:
         raise GateFailure("MODEL_UNSUPPORTED", f"end-to-end verification of task {task!r} is not implemented "
-                          "(supported: text-generation, single-IR encoder tasks, ONNX/PyTorch/IR forward passes)")
+                          "(supported: text generation, single-IR text encoders, ONNX/PyTorch/IR forward passes)")
     else:
         obs["mode"] = "raw"
         _observe_raw(req, obs, xml, info)
@@ -249,21 +270,115 @@ def _observe_ir(req: Request, info, hf_dir: str | None, job: tuple | None, futur
     return obs
 
 
-def _call(req: Request, target: str, kwargs: dict, *, source: bool = False) -> childproc.ChildResult:
-    """Run a body in a child process (default) or, for ``req.in_process``, here; memoise source runs."""
+def _observe_hf(req: Request, obs: dict, xml: Path, hf_dir: str, config: dict, task: str, plan: dict):
+    """Source child (reference + expected noise), then the OpenVINO child; assemble the observation."""
+    kind = plan["kind"]
+    work = Path(tempfile.mkdtemp(prefix="modelgate-verify-"))
+    try:
+        src_res, store_dir = _reference(req, hf_dir, kind, task, plan, xml, config, work)
+        req.timings["source_s"] = src_res.seconds
+        precisions = _precisions(req)
+        ov_res = _call(req, "modelgate.verify.observe:ov_side_layerwise",
+                       dict(xml=str(xml), hf_dir=hf_dir, store_dir=str(store_dir) if src_res.ok else None,
+                            f32_dir=str(work / "ov-f32"), plan=plan, precisions=precisions, device=req.device,
+                            config=config))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    req.timings["ov_s"] = ov_res.seconds
+    obs["load"] = _load_obs(ov_res)
+    obs["plan"] = plan_mod.coverage_of(plan)
+    if not ov_res.ok:
+        return
+    assemble.hf_observation(obs, ov_res.value, src_res.value if src_res.ok else None,
+                            None if src_res.ok else (src_res.detail or "source not run"), plan,
+                            None if src_res.ok else src_res.failure_class)
+
+
+def _precisions(req: Request) -> list[str]:
+    """f32 plus the deployment precisions ``--inference-precision`` asks for; ``default`` stays a name
+    here and is resolved by the device in the OpenVINO child (read back from the compiled model)."""
+    from modelgate.openvino.precision import requested_precisions
+    return requested_precisions(req.inference_precision, "default")
+
+
+def _reference(req: Request, hf_dir: str, kind: str, task: str, plan: dict, xml: Path, config: dict,
+               work: Path) -> tuple[childproc.ChildResult, Path]:
+    """The source child (memoised through ``req.source_cache`` by source, task, IR format and plan)."""
+    layers = _config_int(config, "num_hidden_layers", "n_layer", "num_layers")
+    kwargs = dict(model_dir=hf_dir, kind=kind, task=task, plan=plan, ir_xml=str(xml),
+                  trust_remote_code=req.trust_remote_code, num_layers=layers)
     key = None
-    if source and req.source_cache is not None:
-        key = (target, repr(sorted((k, repr(v)) for k, v in kwargs.items())))
+    if req.source_cache is not None:
+        key = (hf_dir, task, _format_key(xml), _digest(plan))
         if key in req.source_cache:
             return req.source_cache[key]
-    if req.in_process:
-        res = _call_here(target, kwargs)
+        store_dir = Path(tempfile.mkdtemp(prefix="modelgate-reference-"))
     else:
-        res = childproc.run_function(target, kwargs, timeout=req.timeout,
-                                     crash_class="INFERENCE_FAILED" if source else "PLUGIN_CRASH")
+        store_dir = work / "reference"
+    res = _call(req, "modelgate.openvino.reference:source_reference", dict(kwargs, store_dir=str(store_dir)),
+                source=True)
     if key is not None and res.ok:
-        req.source_cache[key] = res
-    return res
+        req.source_cache[key] = (res, store_dir)
+    return res, store_dir
+
+
+def _format_key(xml: Path) -> tuple:
+    """What the simulated format depends on, from the .xml alone: element types and shapes of the
+    quantized constants (a fault that keeps the format reuses the cached source run)."""
+    try:
+        root = ET.parse(xml).getroot()
+    except (ET.ParseError, OSError):
+        return ("unreadable",)
+    sig = set()
+    for layer in root.iter("layer"):
+        data = layer.find("data")
+        if layer.get("type") == "Const" and data is not None:
+            sig.add((data.get("element_type"), data.get("shape", "").count(",")))
+    return tuple(sorted(sig))
+
+
+def _digest(obj) -> str:
+    import hashlib
+    import pickle
+    return hashlib.sha256(pickle.dumps(obj, protocol=4)).hexdigest()[:16]
+
+
+def _call(req: Request, target: str, kwargs: dict, *, source: bool = False) -> childproc.ChildResult:
+    """Run a body in a child process (default) or, for ``req.in_process``, here.
+
+    A child's own stdout/stderr (library warnings, progress bars) goes to ``verify.log`` in the
+    output folder (a temporary one without --output), never to the terminal: stderr stays quiet
+    on a passing run, and the log is evidence when a stage fails.
+    """
+    if req.in_process:
+        return _call_here(target, kwargs)
+    log = _log_path(req)
+    return childproc.run_function("modelgate.verify.observe:logged_body",
+                                  dict(target=target, kwargs=kwargs, log_path=str(log)), timeout=req.timeout,
+                                  crash_class="INFERENCE_FAILED" if source else "PLUGIN_CRASH")
+
+
+def _log_path(req: Request) -> Path:
+    if "log" not in req.evidence:
+        folder = Path(req.output) if req.output else Path(tempfile.mkdtemp(prefix="modelgate-verify-log-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        req.evidence["log"] = str((folder / LOG_NAME).resolve())
+    return Path(req.evidence["log"])
+
+
+def logged_body(target: str, kwargs: dict, log_path: str):
+    """Child entry: point this process's stdout and stderr at ``log_path``, then call ``target(**kwargs)``."""
+    import importlib
+    import os
+
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(**kwargs)
 
 
 def _call_here(target: str, kwargs: dict) -> childproc.ChildResult:
@@ -300,61 +415,6 @@ def _hf_tokenizer(hf_dir: str):
 def _source_failed(res: childproc.ChildResult | None, kind: str) -> dict:
     return {"source_ran": False, "source_expected": True, "source_kind": kind,
             "reason": res.detail if res else "source not run"}
-
-
-def _observe_causal(req: Request, obs: dict, xml: Path, hf_dir: str, job: tuple, source_result):
-    prompts = job[1]["prompts_ids"]
-    ov_res = _call(req, "modelgate.verify.observe:ov_side_causal",
-                   dict(xml=str(xml), hf_dir=hf_dir, prompts_ids=prompts, new_tokens=req.new_tokens,
-                        device=req.device))
-    src_res = source_result()
-    req.timings["ov_s"], req.timings["source_s"] = ov_res.seconds, src_res.seconds
-    obs["load"] = _load_obs(ov_res)
-    if not ov_res.ok:
-        return
-    val = ov_res.value
-    obs["_ir_shapes"] = val.get("ir_shapes")
-    obs["tokenizer"] = val.get("tokenizer")
-    runs = val["runs"]
-    obs_vocab = None
-    if src_res.ok:
-        obs_vocab = src_res.value["runs"][0]["logits"].shape[-1]
-    outs = []
-    for i, r in enumerate(runs):
-        o = fidelity.nonfinite_counts(r["logits"])
-        o["name"] = f"logits[prompt {i}]"
-        o["expected_shape"] = [len(r["prompt_ids"]) + req.new_tokens - 1, obs_vocab] if obs_vocab else None
-        o["expected_dtype_kind"] = "float"
-        outs.append(o)
-    obs["outputs"] = outs
-    eq = [fidelity.equal_logit_rows(r["logits"]) for r in runs]
-    deg = {"rows": sum(e["rows"] for e in eq), "equal_rows": sum(e["equal_rows"] for e in eq),
-           "sequences": len(runs), "ov_degenerate": sum(fidelity.sequence_degenerate(r["generated"]) for r in runs)}
-    obs["generated"] = [r["generated"] for r in runs]
-    if src_res.ok:
-        srcr = src_res.value["runs"]
-        deg["src_equal_rows"] = sum(fidelity.equal_logit_rows(r["logits"])["equal_rows"] for r in srcr)
-        deg["src_degenerate"] = sum(fidelity.sequence_degenerate(r["generated"]) for r in srcr)
-        fid = fidelity.compare_causal_runs(runs, srcr)
-        fid.update(source_ran=True, source_kind="transformers")
-        obs["fidelity"] = fid
-    else:
-        obs["fidelity"] = _source_failed(src_res, "transformers")
-    obs["degenerate"] = deg
-
-
-def _observe_forward(req: Request, obs: dict, xml: Path, hf_dir: str, job: tuple, source_result):
-    ov_res = _call(req, "modelgate.verify.observe:ov_side_forward",
-                   dict(xml=str(xml), hf_dir=hf_dir, inputs=job[1]["inputs"], device=req.device))
-    src_res = source_result()
-    req.timings["ov_s"], req.timings["source_s"] = ov_res.seconds, src_res.seconds
-    obs["load"] = _load_obs(ov_res)
-    if not ov_res.ok:
-        return
-    obs["_ir_shapes"] = ov_res.value.get("ir_shapes")
-    obs["tokenizer"] = ov_res.value.get("tokenizer")
-    _compare_outputs(obs, ov_res.value["outputs"], src_res.value["outputs"] if src_res.ok else None,
-                     src_res, "transformers")
 
 
 def _observe_raw(req: Request, obs: dict, xml: Path, info):

@@ -57,6 +57,14 @@ BAD_INPUTS = {
     "nan-tolerance": (lambda t: ["--model", fixtures.hf_model("llama"), "--converted",
                                  export_cached(fixtures.hf_model("llama"), "fp16"), "--top1-min", "nan"],
                       "USER_CONFIG_ERROR"),
+    "rel-err-not-judged": (lambda t: ["--model", fixtures.hf_model("llama"), "--rel-err-max", "none"],
+                           "USER_CONFIG_ERROR"),
+    "new-tokens-too-short": (lambda t: ["--model", fixtures.hf_model("llama"), "--new-tokens", "2"],
+                             "USER_CONFIG_ERROR"),
+    "positions-too-short": (lambda t: ["--model", fixtures.hf_model("llama"), "--positions", "8"],
+                            "USER_CONFIG_ERROR"),
+    "unknown-precision": (lambda t: ["--model", fixtures.hf_model("llama"), "--inference-precision", "fp8"],
+                          "USER_CONFIG_ERROR"),
 }
 
 
@@ -77,6 +85,9 @@ def test_existing_good_ir_is_verified_through_child_processes(tmp_path):
     assert p.returncode == 0 and v["decision"] == "VERIFIED", v["detail"]
     assert v["verify_passed"] and v["e2e_passed"] and v["conversion_path"] == "optimum-cli"
     assert json.loads((tmp_path / "verify_result.json").read_text()) == v
+    assert p.stderr.strip() == "", p.stderr[-2000:]  # library chatter goes to verify.log, not the terminal
+    assert all(Path(e).is_absolute() for e in v["evidence"].values() if e)
+    assert Path(v["evidence"]["log"]) == (tmp_path / "verify.log").resolve()
 
 
 def test_corrupted_ir_fails_with_exit_1_and_names_the_check(tmp_path):
@@ -84,7 +95,9 @@ def test_corrupted_ir_fails_with_exit_1_and_names_the_check(tmp_path):
     p, _ = run(["--model", fixtures.hf_model("gpt2"), "--converted", bad])
     v = verdict_of(p)
     assert p.returncode == 1 and v["failure_class"] == "FIDELITY_REGRESSION"
-    assert v["error"].startswith("fidelity_") and v["verify_passed"] is False
+    assert v["error"].startswith("layerwise_blocks") and v["verify_passed"] is False
+    assert isinstance(v["first_divergent_layer"]["layer"], int)
+    assert f"transformer.h.{v['first_divergent_layer']['layer']}" in v["next_action"]
 
 
 def test_pipeline_mode_writes_the_agent_result_even_for_bad_state(tmp_path):
@@ -134,3 +147,27 @@ def test_a_stage_that_exceeds_its_timeout_is_killed_and_still_yields_a_verdict(t
     v = verdict_of(p)
     assert p.returncode == 1 and v["failure_class"] == "TIMEOUT", v["detail"]
     assert v["e2e_passed"] is False and seconds < 30
+
+
+def _header_only_checkpoint(src: Path, dst: Path, rows: int, cols: int) -> Path:
+    """A copy of ``src`` (config, tokenizer) whose safetensors header claims one rows x cols f32 tensor:
+    the estimate reads headers only, so nothing that large is ever written or loaded."""
+    import shutil
+    import struct
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.safetensors*", "*.bin"))
+    header = json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [rows, cols],
+                                                        "data_offsets": [0, rows * cols * 4]}}).encode()
+    (dst / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    return dst
+
+
+def test_a_verification_that_cannot_fit_in_memory_is_refused_before_anything_runs(tmp_path):
+    big = _header_only_checkpoint(fixtures.hf_model("llama"), tmp_path / "huge", 1_000_000, 100_000)  # 100 B
+    p, s = run(["--model", big, "--output", tmp_path / "out"])
+    v = verdict_of(p)
+    assert p.returncode == 1 and v["failure_class"] == "RESOURCE_EXHAUSTED", v["detail"]
+    assert "nothing was run" in v["detail"] and "100.00 B parameters" in v["detail"]
+    estimate = json.loads(v["evidence"]["estimate"])
+    assert estimate["params"] == 100_000_000_000 and estimate["estimated_peak_bytes"] > estimate["available_bytes"]
+    assert not (tmp_path / "out" / "ir").exists()  # no export was started
+    assert json.loads((tmp_path / "out" / "verify_result.json").read_text())["failure_class"] == "RESOURCE_EXHAUSTED"

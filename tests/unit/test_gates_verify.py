@@ -8,14 +8,36 @@ from hypothesis import strategies as st
 
 from modelgate import contract
 from modelgate.gates.values import ge_tol as at_least
-from modelgate.gates.verify import CHECK_ORDER, TOLERANCES, evaluate_verify, tolerance_problems, tolerances_for
+from modelgate.gates.verify import (
+    CHECK_ORDER,
+    NOT_APPLICABLE,
+    TOLERANCES,
+    evaluate_verify,
+    rel_err_limit,
+    tolerance_problems,
+    tolerances_for,
+)
+
+
+def layerwise_obs(blocks=2, error=1e-3, **over):
+    """A judged layer-wise observation whose every error equals the simulated format's (a good export)."""
+    acc = {i: {"rel_err": error, "rel_err_by_position": {"0-63": error, "64-255": error}, "max_position": 255}
+           for i in range(-1, blocks)}
+    dec = {i: {"update_rel_err": error} for i in range(blocks)}
+    dec[blocks] = {"rel_err": error}
+    expected = {"accumulated": copy.deepcopy(acc), "decoupled": copy.deepcopy(dec)}
+    for index, value in over.items():
+        dec[int(index.lstrip("b"))]["update_rel_err"] = value
+    return {"judged": True, "blocks": blocks, "stack": {"stack": "model.layers"}, "format": {"weight_format": "fp16"},
+            "accumulated": acc, "decoupled": dec, "expected": expected}
 
 
 def good_obs(**fid):
     """Observations of a faithful fp16 decoder export (numbers shaped like a real run)."""
     fidelity = {"source_ran": True, "source_kind": "transformers", "comparable": True, "rows": 89,
                 "max_abs_err": 0.01, "rel_err": 0.002, "cosine_mean": 0.99999, "cosine_min": 0.99998,
-                "top1_agreement": 1.0, "greedy_match": 1.0, "scale_ratio": 1.0, "new_tokens": 24}
+                "top1_agreement": 1.0, "greedy_match": 1.0, "greedy_horizon": 8, "prompts": 8,
+                "scale_ratio": 1.0, "new_tokens": 8, "expected": {"rel_err": 0.002}}
     fidelity.update(fid)
     return {
         "conversion": {"ok": True, "conversion_path": "optimum-cli", "detail": "converted"},
@@ -31,6 +53,17 @@ def good_obs(**fid):
         "degenerate": {"rows": 89, "equal_rows": 0, "src_equal_rows": 0, "sequences": 3, "ov_degenerate": 0,
                        "src_degenerate": 0},
         "fidelity": fidelity,
+        "layerwise": layerwise_obs(),
+        "config_constants": {"eps": {"judged": True, "mismatched": 0, "config": [1e-6]},
+                             "rotary": {"judged": True, "mismatched": 0, "theta": 1e4, "dim": 16, "constants": []}},
+        "precisions": {"f32": {"requested": "f32", "ran_as": {"inference_precision": "f32"}},
+                       "default": {"requested": "default", "ran_as": {"inference_precision": "bf16"},
+                                   "vs_f32": {"comparable": True, "rel_err": 0.02, "cosine_mean": 0.9999,
+                                              "top1_agreement": 0.98, "nonfinite": 0},
+                                   "nonfinite_entries": []}},
+        "device_default_precision": "bf16",
+        "plan": {"prompts": 17, "greedy_prompts": 8, "new_tokens": 8, "greedy_horizon": 8, "compared_tokens": 683,
+                 "longest_position": 255, "max_positions": 256, "kv_cache_steps": 144},
     }
 
 
@@ -43,7 +76,11 @@ def test_faithful_export_is_verified_with_every_check_run():
     assert v["pass"] and v["decision"] == "VERIFIED" and v["failure_class"] is None
     assert v["verify_passed"] and v["e2e_passed"] and v["error"] is None
     assert all(c["pass"] is True for c in v["checks"]), [c for c in v["checks"] if c["pass"] is not True]
-    assert [c["name"] for c in v["checks"]] == [n for n, _ in CHECK_ORDER]
+    assert [c["name"] for c in v["checks"]] == [n for n, _ in CHECK_ORDER] + ["precision_default_finite",
+                                                                             "precision_default_agreement"]
+    assert v["deployment_precision"] == "bf16" and v["first_divergent_layer"] is None
+    assert v["coverage"]["summary"].startswith("VERIFIED at f32 and bf16 on 17 prompts up to position 255")
+    assert v["next_action"] == "none"
 
 
 def test_nan_logits_fail_even_when_decoded_text_is_nonempty():
@@ -145,17 +182,87 @@ def test_ir_without_an_independent_source_is_only_sane_not_verified():
     assert all(c["pass"] is None for c in v["checks"] if c["name"].startswith("fidelity_"))
 
 
-def test_quantized_formats_do_not_judge_raw_logit_error_but_do_judge_agreement():
-    v = decide(good_obs(rel_err=0.5, top1_agreement=0.9, cosine_mean=0.99, greedy_match=0.8), "int8")
+def test_quantized_formats_judge_logit_error_against_their_simulated_noise_and_agreement_floors():
+    v = decide(good_obs(rel_err=0.07, expected={"rel_err": 0.05}, top1_agreement=0.9, cosine_mean=0.99,
+                        greedy_match=0.8), "int8")
     assert v["pass"], v["detail"]
-    v = decide(good_obs(rel_err=0.5, top1_agreement=0.5, cosine_mean=0.99, greedy_match=0.8), "int8")
+    by = {c["name"]: c for c in v["checks"]}
+    assert by["fidelity_rel_err"]["pass"] is True and by["fidelity_rel_err"]["threshold"] == "<= 0.075"
+    v = decide(good_obs(rel_err=0.5, expected={"rel_err": 0.05}), "int8")  # a wrong scale: 10x the int8 error
+    assert v["failure_class"] == "FIDELITY_REGRESSION" and v["detail"].startswith("fidelity_rel_err")
+    v = decide(good_obs(rel_err=0.07, expected={"rel_err": 0.05}, top1_agreement=0.5), "int8")
     assert v["failure_class"] == "FIDELITY_REGRESSION"
+
+
+def test_every_format_judges_rel_err_even_without_a_simulated_source():
+    for wf, row in TOLERANCES.items():
+        obs = good_obs(rel_err=row["rel_err_max"] * 2, expected=None)
+        assert not decide(obs, wf)["pass"], wf
+
+
+def test_a_mid_network_divergence_is_a_fidelity_regression_at_that_layer_not_degenerate_output():
+    obs = good_obs()
+    obs["layerwise"] = layerwise_obs(b1=0.05)
+    obs["degenerate"].update(ov_degenerate=3, src_degenerate=0)  # the fault also makes generation repeat
+    v = decide(obs)
+    assert v["failure_class"] == "FIDELITY_REGRESSION" and v["first_divergent_layer"]["layer"] == 1
+    assert "first divergent layer: 1" in v["detail"] and "model.layers.1" in v["next_action"]
+
+
+def test_nan_only_at_the_deployment_precision_is_precision_overflow():
+    obs = good_obs()
+    obs["precisions"]["default"].update(nonfinite_entries=["seq0"], first_nonfinite_layer=1,
+                                        vs_f32={"comparable": False, "nonfinite": 9600})
+    v = decide(obs)
+    assert v["failure_class"] == "PRECISION_OVERFLOW" and v["decision"] == "REJECTED"
+    assert "INFERENCE_PRECISION_HINT" in v["next_action"] and "block 1" in v["next_action"]
+
+
+def test_an_f32_failure_takes_precedence_over_a_low_precision_one():
+    obs = good_obs()
+    obs["layerwise"] = layerwise_obs(b0=0.05)
+    obs["precisions"]["default"]["vs_f32"]["top1_agreement"] = 0.1
+    assert decide(obs)["failure_class"] == "FIDELITY_REGRESSION"
+
+
+def test_every_null_check_of_a_passing_verdict_has_a_documented_reason_and_is_in_the_coverage():
+    obs = good_obs()
+    obs["tokenizer"] = None
+    obs["integrity"].pop("config_vs_ir")
+    obs["degenerate"]["sequences"] = None
+    obs["mode"] = "forward"
+    v = decide(obs)
+    nulls = [c for c in v["checks"] if c["pass"] is None]
+    assert v["pass"] and v["decision"] == "VERIFIED" and nulls
+    for c in nulls:
+        assert c["not_judged_because"] in NOT_APPLICABLE.values(), c
+        assert f"{c['name']}: {c['not_judged_because']}" in v["coverage"]["not_exercised"]
+
+
+def test_the_coverage_says_which_positions_and_precisions_were_not_exercised():
+    obs = good_obs()
+    obs["plan"].update(longest_position=63, max_positions=2048)
+    del obs["precisions"]["default"]
+    v = decide(obs)
+    not_ex = " | ".join(v["coverage"]["not_exercised"])
+    assert "positions 64..2,047" in not_ex and "--positions 2048" in not_ex
+    assert "bf16" in not_ex and v["coverage"]["exercised"]["precisions"] == {"f32": "f32"}
+    assert v["deployment_precision"] is None
+
+
+def test_a_config_constant_that_disagrees_with_config_json_is_an_integrity_mismatch():
+    obs = good_obs()
+    obs["config_constants"]["rotary"].update(mismatched=1, constants=[
+        {"node": "inv_freq", "bad_indices": [7], "index": 7, "value": 4.7e-4, "expected": 3.2e-4}])
+    v = decide(obs)
+    assert v["failure_class"] == "INTEGRITY_MISMATCH" and "rotary frequency [7]" in v["detail"]
+    assert v["next_action"].startswith("Re-export")
 
 
 def test_threshold_is_met_at_the_boundary_despite_float_noise():
     assert at_least(0.1 + 0.2 - 0.2, 0.1)
     v = decide(good_obs(top1_agreement=0.95 - 1e-15))
-    assert v["pass"]
+    assert v["pass"], v["detail"]
 
 
 def test_per_format_tolerances_get_looser_from_fp32_to_int4():
@@ -197,6 +304,7 @@ def test_any_metric_values_give_a_schema_valid_verdict_and_pass_only_inside_ever
                                                                                        wf):
     obs = good_obs(rel_err=rel, cosine_mean=cos, top1_agreement=top1, greedy_match=greedy, scale_ratio=scale)
     tol = tolerances_for(wf)
+    rel_limit = rel_err_limit(obs["fidelity"], tol)[0]
     v = evaluate_verify(obs, tol)
     verdict = contract.make_verdict("verify-conversion", passed=v["pass"], failure_class=v["failure_class"],
                                     detail=v["detail"], checks=v["checks"], metrics=v["metrics"],
@@ -208,7 +316,7 @@ def test_any_metric_values_give_a_schema_valid_verdict_and_pass_only_inside_ever
     inside = (num(cos) and at_least(cos, tol["cosine_min"]) and num(top1) and at_least(top1, tol["top1_min"])
               and num(greedy) and at_least(greedy, tol["greedy_match_min"]) and num(scale)
               and abs(scale - 1) <= tol["scale_band"] + 1e-12
-              and (tol["rel_err_max"] is None or (num(rel) and rel <= tol["rel_err_max"] + 1e-12)))
+              and num(rel) and rel <= rel_limit + 1e-12)
     assert v["pass"] == inside
     if not v["pass"]:
         assert v["failure_class"] == "FIDELITY_REGRESSION"
