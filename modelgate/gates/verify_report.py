@@ -100,6 +100,12 @@ def next_action(obs: dict, verdict: dict, first: dict | None) -> str:
         return (f"Inspect {stack}.{d['layer']} in the IR: it is the first block whose own output differs from the "
                 f"source's ({ratio} its {fmt} limit). Compare that block's weights, quantization scales and zero "
                 "points with the source's, then re-export.")
+    if cls == "FIDELITY_REGRESSION" and name.startswith("fidelity_") and obs.get("mode") == "family":
+        worst = worst_component(obs)
+        return (f"The {obs.get('family')} export differs from its source ({name}"
+                + (f", worst at {worst}" if worst else "") + "): re-export every sub-model from the same source "
+                "folder in one optimum-cli run (a sub-model from another export or a corrupted .bin shows here), "
+                "then verify again; if only a low-bit format fails, verify fp16 or int8 instead.")
     if cls == "FIDELITY_REGRESSION" and name.startswith("fidelity_"):
         layer_ok = [c for c in verdict.get("checks", []) if c["name"] in ("layerwise_blocks",
                                                                           "layerwise_hidden_states")]
@@ -124,3 +130,36 @@ def next_action(obs: dict, verdict: dict, first: dict | None) -> str:
         return ("Re-export from the source: constants in the IR (" + (first.get("detail") or "")[:160] +
                 ") disagree with config.json. Never hand-edit the IR.")
     return ""
+
+
+FAMILY_RUNS = {  # family -> what its OpenVINO run is, in a user's words
+    "seq2seq-lm": "greedy generate() through OVModelForSeq2SeqLM (encoder IR, then the decoder IR with its KV cache)",
+    "speech-seq2seq": "greedy generate() on seeded audio through OVModelForSpeechSeq2Seq (encoder, decoder with cache)",
+    "vision2seq": "greedy generate() on seeded images through OVModelForVision2Seq (image encoder, text decoder)",
+    "visual-lm": "greedy generate() on a seeded image and a chat prompt through OVModelForVisualCausalLM "
+                 "(vision embeddings, text embeddings, language model)",
+    "audio-classification": "seeded audio through OVModelForAudioClassification",
+    "ctc": "seeded audio through OVModelForCTC",
+    "image-classification": "seeded images through OVModelForImageClassification",
+    "question-answering": "question/context pairs through OVModelForQuestionAnswering",
+    "text-to-image": "the OVStableDiffusionPipeline (text encoder, every UNet step, VAE decoder) on fixed latents",
+}
+
+
+def family_detail(obs: dict, at: str) -> str:
+    """The e2e_detail of a task-family verification: what ran and what was compared."""
+    family = obs.get("family")
+    plan = obs.get("plan") if isinstance(obs.get("plan"), dict) else {}
+    fid = obs.get("fidelity") if isinstance(obs.get("fidelity"), dict) else {}
+    compared = sorted((fid.get("components") or {})) if fid.get("source_ran") else []
+    return (f"ran {plan.get('inputs')} input(s): {FAMILY_RUNS.get(family, family)}, at {at}" +
+            (f"; compared {', '.join(compared)} with the source on identical inputs" if compared else "") +
+            (" and the greedy tokens" if obs.get("generative") and compared else ""))
+
+
+def worst_component(obs: dict) -> str | None:
+    """The family component (sub-model output or step) farthest from its source twin, by rel_err."""
+    comps = ((obs.get("fidelity") or {}).get("components") or {}) if isinstance(obs.get("fidelity"), dict) else {}
+    scored = [(c.get("rel_err"), name) for name, c in comps.items() if isinstance(c, dict)
+              and isinstance(c.get("rel_err"), (int, float))]
+    return max(scored)[1] if scored else None

@@ -236,8 +236,11 @@ def _resolve_task(info: SourceInfo, task: str | None) -> str:
 
 def _export_optimum(info: SourceInfo, out_dir: Path, task: str, weight_format: str, timeout: float,
                     trust_remote_code: bool, log_path: Path) -> childproc.ChildResult:
-    argv = _optimum_cli() + ["export", "openvino", "--model", info.location, "--task", task,
+    argv = _optimum_cli() + ["export", "openvino", "--model", str(Path(info.location).resolve())
+                             if info.kind == "hf-dir" else info.location, "--task", task,
                              "--weight-format", weight_format]
+    if task == "text-to-image":
+        argv += ["--library", "diffusers"]
     if weight_format == "int4":
         g = int4_group_size(info.config)
         argv += ["--group-size", str(g)]
@@ -328,6 +331,10 @@ def convert(model: str, out_dir: str | os.PathLike, *, task: str | None = None, 
         raise GateInputError("USER_CONFIG_ERROR", f"{out_dir} already holds an IR; choose an empty output folder")
     log_path = out_dir / "conversion.log"
     resolved_task = _resolve_task(info, task)
+    from modelgate.openvino import families
+    family = families.family_for(resolved_task, info.config) if path == "optimum-cli" else None
+    if family:  # the family's export task (e.g. speech seq2seq with past) and its IR layout
+        resolved_task = families.export_task(family)
     spec = None
     if info.kind == "pytorch" or (info.kind == "onnx" and input_spec):
         spec = _load_input_spec(Path(info.location), input_spec)
@@ -361,10 +368,13 @@ def convert(model: str, out_dir: str | os.PathLike, *, task: str | None = None, 
             res2.detail = f"{res.detail}; int4 retry also failed: {res2.detail}"
             res = res2
     seconds = res.seconds
-    xml = out_dir / IR_NAME
-    if res.ok and not xml.is_file():
+    xml = out_dir / (families.MAIN_IR[family] if family else IR_NAME)
+    missing = families.missing_irs(out_dir, family) if family else ([] if xml.is_file() else [IR_NAME])
+    if res.ok and missing:
         res = childproc.ChildResult(False, failure_class="CONVERSION_FAILED", log_tail=res.log_tail,
-                                    detail=f"converter exited 0 but wrote no {IR_NAME}")
+                                    detail=f"converter exited 0 but wrote no {', '.join(missing)}"
+                                    + (f" (a {family} export needs {', '.join(families.FAMILIES[family].irs)})"
+                                       if family else ""))
     if res.log_tail and not log_path.exists():
         log_path.write_text(res.log_tail)
     if not res.ok:
