@@ -190,8 +190,13 @@ def _build_bart(r: dict, out: Path):
 
 
 def _build_whisper(r: dict, out: Path):
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration, WhisperProcessor)
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+    )
 
     from modelgate.openvino.families import seeded_audio
     _seed(r["seed"])
@@ -250,7 +255,13 @@ def _build_vit(r: dict, out: Path):
 
 
 def _build_ved(r: dict, out: Path):
-    from transformers import GPT2Config, ViTConfig, ViTImageProcessor, VisionEncoderDecoderConfig, VisionEncoderDecoderModel
+    from transformers import (
+        GPT2Config,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessor,
+    )
 
     from modelgate.openvino.families import seeded_image
     _seed(r["seed"])
@@ -261,7 +272,8 @@ def _build_ved(r: dict, out: Path):
                      is_decoder=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                      pad_token_id=tok.pad_token_id)
     cfg = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
-    cfg.decoder_start_token_id, cfg.pad_token_id, cfg.eos_token_id = tok.bos_token_id, tok.pad_token_id, tok.eos_token_id
+    cfg.decoder_start_token_id, cfg.pad_token_id = tok.bos_token_id, tok.pad_token_id
+    cfg.eos_token_id = tok.eos_token_id
     cfg.architectures = ["VisionEncoderDecoderModel"]
     m = VisionEncoderDecoderModel(cfg)
     gc = m.generation_config
@@ -279,8 +291,14 @@ def _build_ved(r: dict, out: Path):
 
 def _build_llava(r: dict, out: Path):
     import torch
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     from modelgate.openvino.families import VLM_PROMPT, seeded_image
     _seed(r["seed"])

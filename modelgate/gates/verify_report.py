@@ -24,10 +24,11 @@ def verify_coverage(obs: dict, verdict: dict, checks: list[dict]) -> dict:
     mode = obs.get("mode")
     exercised = {"mode": mode, "weight_format": obs.get("weight_format"), "device": obs.get("device") or "CPU",
                  "precisions": {p["name"]: p["ran_as"] for p in precisions},
-                 "modalities": ["text"] if mode in ("causal-lm", "forward") else ["tensors"],
+                 "modalities": ["text"] if mode in ("causal-lm", "forward") else
+                 FAMILY_MODALITIES.get(obs.get("family"), ["tensors"]) if mode == "family" else ["tensors"],
                  "layerwise_blocks": blocks}
-    for key in ("prompts", "inputs", "greedy_prompts", "new_tokens", "greedy_horizon", "compared_tokens",
-                "longest_position", "max_positions", "kv_cache_steps"):
+    for key in ("family", "denoising_steps", "prompts", "inputs", "greedy_prompts", "new_tokens", "greedy_horizon",
+                "compared_tokens", "longest_position", "max_positions", "kv_cache_steps"):
         if plan.get(key) is not None:
             exercised[key] = plan[key]
     not_exercised = [f"{c['name']}: {c.get('not_judged_because')}" for c in checks if c["pass"] is None]
@@ -60,7 +61,9 @@ def _summary(obs: dict, verdict: dict, ex: dict, blocks: int) -> str:
             where = f" (first divergent layer: {d['layer']})"
         return (f"{decision}{where}: {verdict.get('detail')}"[:400] + "; nothing is vouched for")
     what = (f"{_n(ex['prompts'])} prompts up to position {_n(ex.get('longest_position'))}" if "prompts" in ex else
-            f"{_n(ex['inputs'])} inputs up to position {_n(ex.get('longest_position'))}" if "inputs" in ex else
+            f"{_n(ex['inputs'])} inputs" + (f" up to position {_n(ex['longest_position'])}"
+                                             if ex.get("longest_position") is not None else "")
+            + (f" of the {ex['family']} family" if ex.get("family") else "") if "inputs" in ex else
             "seeded inputs")
     layer = (f"{blocks} blocks compared layer by layer" if blocks else
              "outputs compared (layer-wise not judged)")
@@ -132,6 +135,10 @@ def next_action(obs: dict, verdict: dict, first: dict | None) -> str:
     return ""
 
 
+FAMILY_MODALITIES = {"seq2seq-lm": ["text"], "speech-seq2seq": ["audio", "text"], "vision2seq": ["image", "text"],
+                     "visual-lm": ["image", "text"], "audio-classification": ["audio"], "ctc": ["audio"],
+                     "image-classification": ["image"], "question-answering": ["text"],
+                     "text-to-image": ["text", "image"]}
 FAMILY_RUNS = {  # family -> what its OpenVINO run is, in a user's words
     "seq2seq-lm": "greedy generate() through OVModelForSeq2SeqLM (encoder IR, then the decoder IR with its KV cache)",
     "speech-seq2seq": "greedy generate() on seeded audio through OVModelForSpeechSeq2Seq (encoder, decoder with cache)",
@@ -151,7 +158,7 @@ def family_detail(obs: dict, at: str) -> str:
     family = obs.get("family")
     plan = obs.get("plan") if isinstance(obs.get("plan"), dict) else {}
     fid = obs.get("fidelity") if isinstance(obs.get("fidelity"), dict) else {}
-    compared = sorted((fid.get("components") or {})) if fid.get("source_ran") else []
+    compared = sorted(fid.get("components") or {}) if fid.get("source_ran") else []
     return (f"ran {plan.get('inputs')} input(s): {FAMILY_RUNS.get(family, family)}, at {at}" +
             (f"; compared {', '.join(compared)} with the source on identical inputs" if compared else "") +
             (" and the greedy tokens" if obs.get("generative") and compared else ""))

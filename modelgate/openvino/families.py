@@ -301,6 +301,7 @@ def _sd_run(pipe, inputs: dict, ov: bool) -> dict:
 def flat_compare(ov, src) -> dict:
     """One whole tensor as one row (images, noise predictions): the fidelity metrics plus PSNR over [0, 1]."""
     import numpy as np
+
     from modelgate.openvino import fidelity
     a, b = np.asarray(ov, dtype=np.float64), np.asarray(src, dtype=np.float64)
     if a.shape != b.shape:
@@ -316,6 +317,7 @@ def _generation_compare(ov: dict, src: dict) -> dict:
     """Per-step logits compared while both sides saw the same tokens (common prefix + 1), and greedy
     agreement over the new tokens."""
     import numpy as np
+
     from modelgate.openvino import fidelity
     ov_rows, src_rows, prefixes = [], [], []
     for to, ts, lo, ls in zip(ov["tokens"], src["tokens"], ov["logits"], src["logits"]):

@@ -20,10 +20,9 @@ from pathlib import Path
 from modelgate import childproc
 from modelgate.contract import GateFailure, GateInputError
 from modelgate.openvino import convert as conv_mod
-from modelgate.openvino import fidelity, integrity
+from modelgate.openvino import families, fidelity, integrity
 from modelgate.openvino.inputs import DEFAULT_SEED
 from modelgate.openvino.tasks import DECODER_TASKS, TaskError, task_from_model_dir, validate_task
-from modelgate.openvino import families
 from modelgate.verify import assemble, family_observe, resources
 from modelgate.verify import plan as plan_mod
 
