@@ -16,11 +16,12 @@ from pathlib import Path
 from modelgate.contract import GateInputError
 from modelgate.openvino import families, fidelity, integrity
 
-CONFIG_BEHAVIOUR_KEYS = ("id2label", "decoder_start_token_id", "eos_token_id", "pad_token_id", "model_type",
-                         "architectures", "vocab_size", "d_model", "hidden_size", "num_hidden_layers",
-                         "encoder_layers", "decoder_layers", "num_layers", "num_decoder_layers", "image_token_index")
-GENERATION_KEYS = ("decoder_start_token_id", "eos_token_id", "no_timestamps_token_id", "forced_decoder_ids",
-                   "suppress_tokens", "begin_suppress_tokens")
+# config keys an export may legitimately change (versions, provenance, dtype bookkeeping)
+BENIGN_KEYS = frozenset({"transformers_version", "torch_dtype", "dtype", "use_cache", "name_or_path"})
+# files beside the IR that are the exporter's own, not copies of the source's
+EXPORT_ONLY = frozenset({"modelgate_conversion.json", "openvino_config.json"})
+# export sub-folder -> source sub-folder (diffusers: both VAE halves come from vae/)
+SUBFOLDER_SOURCE = {"vae_decoder": "vae", "vae_encoder": "vae"}
 
 
 def require_source_files(src_dir: str, family: str) -> None:
@@ -62,21 +63,33 @@ def sub_model_integrity(ir_dir: Path, family: str) -> tuple[dict, dict]:
     return integ, weights
 
 
-def config_diffs(ir_dir: Path, src_dir: str, family: str) -> list[dict] | None:
-    """Keys of config.json / generation_config.json beside the IR that disagree with the source's (what the
-    user's pipeline reads: labels, start / end tokens, sizes). None when the IR folder has no config."""
-    sub = "unet" if family == "text-to-image" else ""
+def config_diffs(ir_dir: Path, src_dir: str) -> list[dict] | None:
+    """Keys of the JSON configs beside the IR (config.json, generation_config.json, processor, scheduler,
+    per sub-model) that disagree with the source's copy of the same file: the user's pipeline reads them
+    (labels, start tokens, image tokens, the scheduler). Keys starting with ``_`` and BENIGN_KEYS are
+    bookkeeping. None when the export holds no config.json at all."""
+    if not any(ir_dir.rglob("config.json")):
+        return None
     out = []
-    for name, keys in (("config.json", CONFIG_BEHAVIOUR_KEYS), ("generation_config.json", GENERATION_KEYS)):
-        ir_cfg = families.read_json(ir_dir / sub / name)
-        src_cfg = families.read_json(Path(src_dir) / sub / name)
-        if name == "config.json" and ir_cfg is None:
-            return None
+    for p in sorted(ir_dir.rglob("*.json")):
+        rel = p.relative_to(ir_dir)
+        if p.name in EXPORT_ONLY or p.name.startswith("openvino_"):
+            continue
+        parts = list(rel.parts)
+        if len(parts) > 1:
+            parts[0] = SUBFOLDER_SOURCE.get(parts[0], parts[0])
+        ir_cfg, src_cfg = families.read_json(p), families.read_json(Path(src_dir).joinpath(*parts))
         if ir_cfg is None or src_cfg is None:
             continue
-        out += [{"key": f"{name}:{k}", "config": ir_cfg[k], "source": src_cfg[k]} for k in keys
-                if k in ir_cfg and k in src_cfg and ir_cfg[k] != src_cfg[k]]
+        out += [{"key": f"{rel}:{k}", "config": _short(ir_cfg.get(k)), "source": _short(src_cfg.get(k))}
+                for k in sorted(set(ir_cfg) | set(src_cfg))
+                if not k.startswith("_") and k not in BENIGN_KEYS and ir_cfg.get(k) != src_cfg.get(k)]
     return out
+
+
+def _short(v):
+    text = v if isinstance(v, (int, float, bool, str)) or v is None else str(v)
+    return text[:200] + "..." if isinstance(text, str) and len(text) > 200 else text
 
 
 def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call) -> None:
@@ -89,7 +102,7 @@ def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call)
     obs["weights"] = weights
     if integ["expected_min_bytes"] > integ["bin_bytes"] or not integ["xml_parses"]:
         return
-    diffs = config_diffs(ir_dir, hf_dir, family)
+    diffs = config_diffs(ir_dir, hf_dir)
     if diffs is not None:
         integ["config_vs_source"] = diffs
     key = ("family", family, hf_dir)

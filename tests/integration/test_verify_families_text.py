@@ -21,11 +21,11 @@ pytestmark = pytest.mark.integration
 
 CASES = {
     "t5": Case("t5", "seq2seq-lm", "text2text-generation-with-past", "openvino_decoder_model.xml",
-               ("generation_config.json", "decoder_start_token_id", 2), twin=True),
+               ("generation_config.json", "decoder_start_token_id", family_faults.next_id), twin=True),
     "bart": Case("bart", "seq2seq-lm", "text2text-generation-with-past", "openvino_encoder_model.xml",
-                 ("config.json", "decoder_start_token_id", 0)),
+                 ("config.json", "decoder_start_token_id", family_faults.next_id)),
     "bert-qa": Case("bert-qa", "question-answering", "question-answering", "openvino_model.xml",
-                    ("config.json", "num_hidden_layers", 3)),
+                    ("config.json", "num_hidden_layers", family_faults.one_more)),
 }
 
 

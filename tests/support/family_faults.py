@@ -57,14 +57,32 @@ def swapped_sub_model(src: Path, dst: Path, sub_model: str, twin: Path) -> dict:
     return {"sub_model": sub_model, "twin": str(twin)}
 
 
-def lying_config(src: Path, dst: Path, file: str, key: str, value) -> dict:
+def lying_config(src: Path, dst: Path, file: str, key: str, change) -> dict:
+    """``key`` of ``file`` beside the IR replaced by ``change(old value)``."""
     copy_export(src, dst)
     p = dst / file
     cfg = json.loads(p.read_text())
     old = cfg.get(key)
+    value = change(old)
+    assert value != old, f"{file}:{key} lie leaves {old!r} unchanged"
     cfg[key] = value
     p.write_text(json.dumps(cfg, indent=2))
     return {"file": file, "key": key, "was": old, "now": value}
+
+
+def next_id(v):
+    """Another token id (the next one)."""
+    return int(v) + 1
+
+
+def permuted_labels(v: dict) -> dict:
+    """The same label names on other ids (a shifted id2label)."""
+    keys = sorted(v, key=int)
+    return {k: v[keys[(i + 1) % len(keys)]] for i, k in enumerate(keys)}
+
+
+def one_more(v):
+    return int(v) + 1
 
 
 def deleted_sub_model(src: Path, dst: Path, sub_model: str) -> dict:
