@@ -49,31 +49,32 @@ class Family:
 
 SEQ2SEQ_IRS = ("openvino_encoder_model.xml", "openvino_decoder_model.xml")
 TOKENIZER = ("tokenizer.json|tokenizer.model|spiece.model|vocab.json|vocab.txt",)
+# transformers 5 saves a processor's parts into processor_config.json; older ones preprocessor_config.json
+PROCESSOR = "preprocessor_config.json|processor_config.json"
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("seq2seq-lm", "text2text-generation-with-past", SEQ2SEQ_IRS, TOKENIZER, "a tokenizer",
+    Family("seq2seq-lm", "text2text-generation-with-past", SEQ2SEQ_IRS, TOKENIZER, "tokenizer",
            "OVModelForSeq2SeqLM", True),
     Family("speech-seq2seq", "automatic-speech-recognition-with-past", SEQ2SEQ_IRS,
-           ("preprocessor_config.json",) + TOKENIZER, "a feature extractor (preprocessor_config.json) and a tokenizer",
+           (PROCESSOR,) + TOKENIZER, "feature extractor (preprocessor_config.json) or tokenizer",
            "OVModelForSpeechSeq2Seq", True),
-    Family("vision2seq", "image-to-text", SEQ2SEQ_IRS, ("preprocessor_config.json",) + TOKENIZER,
-           "an image processor (preprocessor_config.json) and a tokenizer", "OVModelForVision2Seq", True),
+    Family("vision2seq", "image-to-text", SEQ2SEQ_IRS, (PROCESSOR,) + TOKENIZER,
+           "image processor (preprocessor_config.json) or tokenizer", "OVModelForVision2Seq", True),
     Family("visual-lm", "image-text-to-text", ("openvino_language_model.xml", "openvino_text_embeddings_model.xml",
                                                "openvino_vision_embeddings_model.xml"),
-           ("preprocessor_config.json|processor_config.json",) + TOKENIZER,
-           "a processor (image processor + tokenizer)", "OVModelForVisualCausalLM", True),
-    Family("audio-classification", "audio-classification", ("openvino_model.xml",), ("preprocessor_config.json",),
-           "a feature extractor (preprocessor_config.json)", "OVModelForAudioClassification", False),
-    Family("ctc", "automatic-speech-recognition", ("openvino_model.xml",), ("preprocessor_config.json",),
-           "a feature extractor (preprocessor_config.json)", "OVModelForCTC", False),
-    Family("image-classification", "image-classification", ("openvino_model.xml",), ("preprocessor_config.json",),
-           "an image processor (preprocessor_config.json)", "OVModelForImageClassification", False),
-    Family("question-answering", "question-answering", ("openvino_model.xml",), TOKENIZER, "a tokenizer",
+           (PROCESSOR,) + TOKENIZER, "processor (image processor + tokenizer)", "OVModelForVisualCausalLM", True),
+    Family("audio-classification", "audio-classification", ("openvino_model.xml",), (PROCESSOR,),
+           "feature extractor (preprocessor_config.json)", "OVModelForAudioClassification", False),
+    Family("ctc", "automatic-speech-recognition", ("openvino_model.xml",), (PROCESSOR,),
+           "feature extractor (preprocessor_config.json)", "OVModelForCTC", False),
+    Family("image-classification", "image-classification", ("openvino_model.xml",), (PROCESSOR,),
+           "image processor (preprocessor_config.json)", "OVModelForImageClassification", False),
+    Family("question-answering", "question-answering", ("openvino_model.xml",), TOKENIZER, "tokenizer",
            "OVModelForQuestionAnswering", False),
     Family("text-to-image", "text-to-image", ("text_encoder/openvino_model.xml", "unet/openvino_model.xml",
                                               "vae_decoder/openvino_model.xml"),
            ("model_index.json", "scheduler/scheduler_config.json",
             "tokenizer/vocab.json|tokenizer/tokenizer.json|tokenizer/tokenizer_config.json"),
-           "a scheduler config and a tokenizer folder", "OVStableDiffusionPipeline", False, "diffusers"),
+           "scheduler config or tokenizer folder", "OVStableDiffusionPipeline", False, "diffusers"),
 )}
 # the IR each family's integrity / weight scans start from (its "main" sub-model)
 MAIN_IR = {name: f.irs[0] for name, f in FAMILIES.items()}

@@ -47,8 +47,7 @@ def sub_model_integrity(ir_dir: Path, family: str) -> tuple[dict, dict]:
     every sub-model's; NaN/Inf weight counts summed over all of them."""
     subs = families.sub_models(ir_dir, family)
     records = [integrity.bin_integrity(x) for x in subs]
-    bad = next((r for r in records if not r["xml_parses"] or r["expected_min_bytes"] > r["bin_bytes"]
-                or not r["bin_exists"]), None)
+    bad = next((r for r in records if _truncated(r)), None)
     integ = dict(bad or records[0])
     integ["sub_models"] = [{"xml": str(Path(r["xml"]).relative_to(ir_dir)), "bin_bytes": r["bin_bytes"],
                             "expected_min_bytes": r["expected_min_bytes"]} for r in records]
@@ -61,6 +60,10 @@ def sub_model_integrity(ir_dir: Path, family: str) -> tuple[dict, dict]:
             weights["constants"] += [dict(c, name=f"{x.relative_to(ir_dir)}:{c.get('name')}")
                                      for c in w.get("constants", [])]
     return integ, weights
+
+
+def _truncated(r: dict) -> bool:
+    return not r["xml_parses"] or not r["bin_exists"] or r["expected_min_bytes"] > r["bin_bytes"]
 
 
 def config_diffs(ir_dir: Path, src_dir: str) -> list[dict] | None:
@@ -100,7 +103,7 @@ def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call)
     integ, weights = sub_model_integrity(ir_dir, family)
     obs["integrity"] = integ
     obs["weights"] = weights
-    if integ["expected_min_bytes"] > integ["bin_bytes"] or not integ["xml_parses"]:
+    if _truncated(integ):  # never hand a truncated sub-model to the runtime (the gate judges it)
         return
     diffs = config_diffs(ir_dir, hf_dir)
     if diffs is not None:

@@ -68,6 +68,6 @@ def test_missing_encoder_ir_is_exit_2_naming_the_file(tmp_path):
 @pytest.mark.parametrize("name", ["whisper", "wav2vec2", "vit"])
 def test_source_without_its_feature_extractor_or_image_processor_is_exit_2(name, tmp_path):
     case = CASES[name]
-    src = without(source(case), tmp_path / "src", ("preprocessor_config.json",))
+    src = without(source(case), tmp_path / "src", ("preprocessor_config.json", "processor_config.json"))
     err = verify_error(src, export(case))
     assert err.failure_class == "USER_CONFIG_ERROR" and "preprocessor_config.json" in str(err)
