@@ -20,6 +20,8 @@ from modelgate.openvino import families, fidelity, integrity
 BENIGN_KEYS = frozenset({"transformers_version", "torch_dtype", "dtype", "use_cache", "name_or_path"})
 # files beside the IR that are the exporter's own, not copies of the source's
 EXPORT_ONLY = frozenset({"modelgate_conversion.json", "openvino_config.json"})
+# tokenizer files the exporter re-saves (adding defaults) rather than copies: not configs of the model
+TOKENIZER_FILES = ("tokenizer", "special_tokens_map", "added_tokens", "vocab", "chat_template")
 # export sub-folder -> source sub-folder (diffusers: both VAE halves come from vae/)
 SUBFOLDER_SOURCE = {"vae_decoder": "vae", "vae_encoder": "vae"}
 
@@ -76,7 +78,7 @@ def config_diffs(ir_dir: Path, src_dir: str) -> list[dict] | None:
     out = []
     for p in sorted(ir_dir.rglob("*.json")):
         rel = p.relative_to(ir_dir)
-        if p.name in EXPORT_ONLY or p.name.startswith("openvino_"):
+        if p.name in EXPORT_ONLY or p.name.startswith(("openvino_",) + TOKENIZER_FILES):
             continue
         parts = list(rel.parts)
         if len(parts) > 1:
@@ -84,9 +86,30 @@ def config_diffs(ir_dir: Path, src_dir: str) -> list[dict] | None:
         ir_cfg, src_cfg = families.read_json(p), families.read_json(Path(src_dir).joinpath(*parts))
         if ir_cfg is None or src_cfg is None:
             continue
+        ir_cfg, src_cfg = _flat(_meaningful(ir_cfg)), _flat(_meaningful(src_cfg))
         out += [{"key": f"{rel}:{k}", "config": _short(ir_cfg.get(k)), "source": _short(src_cfg.get(k))}
                 for k in sorted(set(ir_cfg) | set(src_cfg))
-                if not k.startswith("_") and k not in BENIGN_KEYS and ir_cfg.get(k) != src_cfg.get(k)]
+                if ir_cfg.get(k) != src_cfg.get(k)]
+    return out
+
+
+def _meaningful(v):
+    """A config without its bookkeeping keys, at every depth (sub-configs of encoder-decoders, VLMs)."""
+    if isinstance(v, dict):
+        return {k: _meaningful(x) for k, x in v.items() if not k.startswith("_") and k not in BENIGN_KEYS}
+    if isinstance(v, list):
+        return [_meaningful(x) for x in v]
+    return v
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """Nested configs as dotted keys (``decoder.decoder_start_token_id``), so a diff names the leaf."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
     return out
 
 
