@@ -44,12 +44,16 @@ RECIPES: dict[str, dict] = {
 }
 
 
-def family_model(name: str, seed: int | None = None) -> Path:
-    """The cached folder of recipe ``name`` (``seed``: a twin of the same architecture, other weights)."""
+def family_model(name: str, seed: int | None = None, train_steps: int | None = None) -> Path:
+    """The cached folder of recipe ``name``; ``seed`` (and ``train_steps``) build a twin: the same
+    architecture with other weights."""
     r = dict(RECIPES[name])
     if seed is not None:
         r["seed"] = seed
-    return cached_build(f"family-{name}" + (f"-s{seed}" if seed is not None else ""), r,
+    if train_steps is not None and "train_steps" in r:
+        r["train_steps"] = train_steps
+    twin = seed is not None or train_steps is not None
+    return cached_build(f"family-{name}" + (f"-s{r['seed']}" if twin else ""), r,
                         lambda out: BUILDERS[r["family"]](r, out))
 
 

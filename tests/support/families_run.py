@@ -38,8 +38,10 @@ def export(case: Case, wf: str = WEIGHT_FORMAT) -> Path:
 
 
 def twin_export(case: Case) -> Path:
+    """The same architecture, other weights (another seed, a few training steps): its sub-models load
+    and run in place of the good export's."""
     seed = family_fixtures.RECIPES[case.fixture]["seed"] + 1000
-    return export_cached(family_fixtures.family_model(case.fixture, seed=seed), WEIGHT_FORMAT)
+    return export_cached(family_fixtures.family_model(case.fixture, seed=seed, train_steps=10), WEIGHT_FORMAT)
 
 
 SOURCE_RUNS: dict = {}   # one source run per fixture for the whole session
