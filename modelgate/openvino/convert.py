@@ -39,6 +39,9 @@ NATIVE_COMPRESSION = {"int8": "INT8_ASYM", "int4": "INT4_ASYM"}
 # failure classes after which an export is retried with int4
 RETRY_INT4_CLASSES = frozenset({"RESOURCE_EXHAUSTED", "TIMEOUT"})
 
+# what optimum-intel says when it has no export for an architecture or task
+UNSUPPORTED_EXPORT = re.compile(r"is not supported yet (?:for|with)|custom or unsupported architecture|"
+                                r"does(?:n't| not) support (?:the )?task|not supported in Optimum")
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 HUB_PROBE_SECONDS = 3.0
 
@@ -368,6 +371,13 @@ def convert(model: str, out_dir: str | os.PathLike, *, task: str | None = None, 
             res2.detail = f"{res.detail}; int4 retry also failed: {res2.detail}"
             res = res2
     seconds = res.seconds
+    unsupported = UNSUPPORTED_EXPORT.search(f"{res.log_tail}\n{res.detail}") if not res.ok and \
+        path == "optimum-cli" else None
+    if unsupported:  # optimum-intel itself cannot export it: say so, with its own words
+        line = next((ln for ln in f"{res.log_tail}\n{res.detail}".splitlines() if unsupported.group(0) in ln), "")
+        res = childproc.ChildResult(False, failure_class="MODEL_UNSUPPORTED", log_tail=res.log_tail,
+                                    seconds=res.seconds, detail=f"optimum-intel cannot export this model "
+                                    f"(task {resolved_task}): {line.strip()[:400]}")
     xml = out_dir / (families.MAIN_IR[family] if family else IR_NAME)
     missing = families.missing_irs(out_dir, family) if family else ([] if xml.is_file() else [IR_NAME])
     if res.ok and missing:

@@ -106,3 +106,19 @@ def test_hub_offline_flags(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "")
     assert not hub.offline()
+
+
+@pytest.mark.parametrize("line", [
+    "KeyError: 'foo model, that is a custom or unsupported architecture' ",
+    "ValueError: Trying to export a foo model, that is a custom or unsupported architecture, but no custom export",
+    "KeyError: \"bar is not supported yet with the openvino backend. Only ['onnx'] are supported.\"",
+    "ValueError: Asked to export a vit model for the task text-generation, but vit doesn't support task text-generation",
+])
+def test_optimum_intels_own_refusals_are_recognised_as_unsupported(line):
+    from modelgate.openvino.convert import UNSUPPORTED_EXPORT
+    assert UNSUPPORTED_EXPORT.search(line)
+
+
+def test_an_ordinary_export_crash_is_not_called_unsupported():
+    from modelgate.openvino.convert import UNSUPPORTED_EXPORT
+    assert not UNSUPPORTED_EXPORT.search("RuntimeError: Exception from src/core/src/node.cpp: shape inference failed")
