@@ -32,7 +32,7 @@ CHAT = ("{% for message in messages %}<|{{ message['role'] }}|>"
         "{% endif %}</s>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
 # name -> recipe (the recipe hash keys the cache; bump "v" when a builder changes)
 RECIPES: dict[str, dict] = {
-    "t5": {"family": "t5", "seed": 4, "train_steps": 150, "v": 1},
+    "t5": {"family": "t5", "seed": 4, "train_steps": 150, "v": 2},
     "bart": {"family": "bart", "seed": 5, "train_steps": 150, "v": 1},
     "whisper": {"family": "whisper", "seed": 11, "train_steps": 150, "v": 1},
     "wav2vec2": {"family": "wav2vec2", "seed": 12, "v": 1},
@@ -95,9 +95,11 @@ def _bpe(vocab_size: int, extra_specials=(), add_prefix_space: bool = False):
 
 
 def _unigram(vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    """A T5-style Unigram tokenizer (Metaspace; runs of spaces collapsed as T5's normalizer does)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
     tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Replace(Regex(" {2,}"), " ")
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     tok.train_from_iterator(CORPUS * 4, trainers.UnigramTrainer(vocab_size=vocab_size,

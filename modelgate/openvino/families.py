@@ -231,19 +231,34 @@ def _forward_outputs(out, family: str) -> dict:
     return {"logits": out.logits.float().numpy()}
 
 
-def ov_side(family: str, ir_dir: str, inputs: dict, device: str = "CPU") -> dict:
-    """OpenVINO child: the optimum-intel class a user loads, on ``inputs``; outputs as numpy arrays."""
+def ov_side(family: str, ir_dir: str, inputs: dict, device: str = "CPU", src_dir: str | None = None) -> dict:
+    """OpenVINO child: the optimum-intel class a user loads, on ``inputs`` (``outputs``: numpy arrays);
+    with ``src_dir`` and an OpenVINO tokenizer in the export, its parity with the source's (``tokenizer``)."""
     import optimum.intel as oi
     import torch
     fam = FAMILIES[family]
     ir_dir = str(Path(ir_dir).resolve())  # a relative path would be taken for a hub id
     model = getattr(oi, fam.ov_class).from_pretrained(ir_dir, device=device, ov_config=dict(F32), compile=True)
     if family == "text-to-image":
-        return _sd_run(model, inputs, ov=True)
-    if fam.generative:
-        return _generate(model, family, inputs)
-    with torch.no_grad():
-        return _forward_outputs(model(**_tensors(inputs)), family)
+        out = _sd_run(model, inputs, ov=True)
+    elif fam.generative:
+        out = _generate(model, family, inputs)
+    else:
+        with torch.no_grad():
+            out = _forward_outputs(model(**_tensors(inputs)), family)
+    del model
+    return {"outputs": out, "tokenizer": _tokenizer_parity(src_dir, ir_dir, device)}
+
+
+def _tokenizer_parity(src_dir: str | None, ir_dir: str, device: str) -> dict | None:
+    """The export's OpenVINO tokenizer against the source's (None when the export ships none)."""
+    if not src_dir or not (Path(ir_dir) / "openvino_tokenizer.xml").is_file():
+        return None
+    from modelgate.openvino.tokenizer_parity import tokenizer_parity
+    try:
+        return tokenizer_parity(src_dir, ir_dir, device=device)
+    except Exception as exc:  # a tokenizer that cannot run is a tokenizer mismatch, recorded as such
+        return {"error": f"{type(exc).__name__}: {str(exc)[:500]}", "present": {"tokenizer": True}}
 
 
 def source_side(family: str, src_dir: str, trust_remote_code: bool = False) -> dict:

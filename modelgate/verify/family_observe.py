@@ -143,7 +143,7 @@ def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call)
     inputs = src.value["inputs"] if src.ok else families.make_inputs(family, hf_dir)
     t0 = time.monotonic()
     ov = call(req, "modelgate.openvino.families:ov_side",
-              dict(family=family, ir_dir=str(ir_dir), inputs=inputs, device=req.device))
+              dict(family=family, ir_dir=str(ir_dir), inputs=inputs, device=req.device, src_dir=hf_dir))
     req.timings["ov_s"] = ov.seconds or time.monotonic() - t0
     from modelgate.verify.observe import _load_obs
     obs["load"] = _load_obs(ov)
@@ -155,7 +155,8 @@ def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call)
     obs["precisions"] = {"f32": {"requested": "f32", "ran_as": {"inference_precision": "f32"}}}
     if not ov.ok:
         return
-    out = ov.value
+    out = ov.value["outputs"]
+    obs["tokenizer"] = ov.value.get("tokenizer")
     src_out = src.value["outputs"] if src.ok else None
     outputs = []
     for name, arr in families.primary_outputs(family, out).items():
