@@ -126,6 +126,14 @@ def missing_source_files(src_dir: str | Path, family: str) -> list[str]:
     return [alts for alts in FAMILIES[family].needs if not any((src_dir / a).is_file() for a in alts.split("|"))]
 
 
+def export_root(main_xml: str | Path, family: str) -> Path:
+    """The export folder of a family's main IR (Stable Diffusion's sits in text_encoder/)."""
+    p = Path(main_xml)
+    for _ in Path(MAIN_IR[family]).parts:
+        p = p.parent
+    return p
+
+
 def sub_models(ir_dir: str | Path, family: str) -> list[Path]:
     """Every IR of the export the family uses (the required ones, in order)."""
     return [Path(ir_dir) / rel for rel in FAMILIES[family].irs]
@@ -209,10 +217,12 @@ def _tensors(inputs: dict) -> dict:
     return {k: torch.as_tensor(v) for k, v in inputs.items() if k != "main" and not isinstance(v, list)}
 
 
-def _generate(model, family: str, inputs: dict) -> dict:
+def _generate(model, family: str, inputs: dict, ov: bool) -> dict:
     """Greedy generation through ``model.generate`` (the user's call); new tokens and raw logits per step."""
     import numpy as np
     import torch
+    if family == "speech-seq2seq":
+        return _speech_greedy(model, inputs, ov=ov)
     if family == "visual-lm":
         toks, logits = [], []
         for sample in inputs["samples"]:
@@ -223,6 +233,52 @@ def _generate(model, family: str, inputs: dict) -> dict:
     feed = _tensors(inputs)
     g = model.generate(**feed, **_gen_kwargs())
     return {"tokens": g.sequences[:, -NEW_TOKENS:].numpy(), "logits": torch.stack(g.logits, 1).float().numpy()}
+
+
+def speech_prompt(generation_config) -> list[int]:
+    """The decoder prompt Whisper's generate() builds from the generation config: start of transcript
+    [+ language + task when multilingual] + no-timestamps."""
+    gc = generation_config
+    ids = [gc.decoder_start_token_id]
+    if getattr(gc, "is_multilingual", False) and getattr(gc, "lang_to_id", None) and getattr(gc, "task_to_id", None):
+        ids += [gc.lang_to_id.get("<|en|>", next(iter(gc.lang_to_id.values()))), gc.task_to_id["transcribe"]]
+    if getattr(gc, "no_timestamps_token_id", None) is not None:
+        ids.append(gc.no_timestamps_token_id)
+    return [int(i) for i in ids]
+
+
+def _speech_greedy(model, inputs: dict, ov: bool) -> dict:
+    """Greedy transcription, the encoder once and the decoder one token per call (through its KV cache on
+    the OpenVINO side, by full recompute on the source's). optimum-intel 2.2's Whisper ``generate`` cannot
+    return per-step logits with transformers 5, so the loop is written out; each side builds the decoder
+    prompt from its own generation config (a lying one beside the IR changes the transcript)."""
+    import numpy as np
+    import torch
+    feats = torch.as_tensor(inputs["input_features"])
+    start = speech_prompt(model.generation_config)
+    ids = torch.tensor([start] * feats.shape[0], dtype=torch.long)
+    steps = []
+    with torch.no_grad():
+        if ov:
+            enc = model.encoder(input_ids=feats).last_hidden_state
+            cached = getattr(model.decoder, "stateful", False) or getattr(model, "decoder_with_past", None) is not None
+            past = None
+            for _ in range(NEW_TOKENS):
+                dec = model.decoder if past is None or getattr(model, "decoder_with_past", None) is None \
+                    else model.decoder_with_past
+                out = dec(input_ids=ids if past is None else ids[:, -1:], encoder_hidden_states=enc,
+                          past_key_values=past)
+                past = out.past_key_values if cached else None
+                step = torch.as_tensor(out.logits)[:, -1].float()
+                steps.append(step.numpy().copy())
+                ids = torch.cat([ids, step.argmax(-1, keepdim=True)], 1)
+        else:
+            enc = model.get_encoder()(feats)
+            for _ in range(NEW_TOKENS):
+                step = model(encoder_outputs=enc, decoder_input_ids=ids, use_cache=False).logits[:, -1].float()
+                steps.append(step.numpy().copy())
+                ids = torch.cat([ids, step.argmax(-1, keepdim=True)], 1)
+    return {"tokens": ids[:, len(start):].numpy(), "logits": np.stack(steps, 1)}
 
 
 def _forward_outputs(out, family: str) -> dict:
@@ -242,7 +298,7 @@ def ov_side(family: str, ir_dir: str, inputs: dict, device: str = "CPU", src_dir
     if family == "text-to-image":
         out = _sd_run(model, inputs, ov=True)
     elif fam.generative:
-        out = _generate(model, family, inputs)
+        out = _generate(model, family, inputs, ov=True)
     else:
         with torch.no_grad():
             out = _forward_outputs(model(**_tensors(inputs)), family)
@@ -283,8 +339,8 @@ def source_side(family: str, src_dir: str, trust_remote_code: bool = False) -> d
     model = getattr(transformers, cls).from_pretrained(src_dir, dtype=torch.float32,
                                                        trust_remote_code=trust_remote_code).eval()
     with torch.no_grad():
-        out = _generate(model, family, inputs) if fam.generative else _forward_outputs(model(**_tensors(inputs)),
-                                                                                         family)
+        out = (_generate(model, family, inputs, ov=False) if fam.generative
+               else _forward_outputs(model(**_tensors(inputs)), family))
     return {"inputs": inputs, "outputs": out}
 
 

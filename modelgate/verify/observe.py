@@ -255,7 +255,7 @@ def _observe_ir(req: Request, info, hf_dir: str | None, plan: dict | None, famil
     req.evidence["ir_xml"] = str(xml.resolve())
     obs["weight_format"] = req.weight_format or conversion.get("weight_format") or weight_format_of(xml)
     if family and hf_dir:  # multi-IR families: every sub-model, the user's optimum-intel class
-        family_observe.observe_family(req, obs, xml.parent, hf_dir, family, _call)
+        family_observe.observe_family(req, obs, families.export_root(xml, family), hf_dir, family, _call)
         return obs
     integ = integrity.bin_integrity(xml)
     obs["integrity"] = integ
