@@ -355,7 +355,8 @@ def _sd_run(pipe, inputs: dict, ov: bool) -> dict:
 
         def forward(*a, **k):
             out = orig(*a, **k)
-            first = out[0] if isinstance(out, (tuple, list)) else getattr(out, "sample", out)
+            # a tuple, or a ModelOutput (dict-like; its first value is the noise prediction)
+            first = out[0] if isinstance(out, (tuple, list)) else next(iter(out.values()))
             steps.append(np.array(first, dtype=np.float32, copy=True))
             return out
         pipe.unet.forward = forward

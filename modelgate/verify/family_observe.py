@@ -17,7 +17,8 @@ from modelgate.contract import GateInputError
 from modelgate.openvino import families, fidelity, integrity
 
 # config keys an export may legitimately change (versions, provenance, dtype bookkeeping)
-BENIGN_KEYS = frozenset({"transformers_version", "torch_dtype", "dtype", "use_cache", "name_or_path"})
+BENIGN_KEYS = frozenset({"transformers_version", "torch_dtype", "dtype", "use_cache", "name_or_path",
+                         "export_model_type"})
 # files beside the IR that are the exporter's own, not copies of the source's
 EXPORT_ONLY = frozenset({"modelgate_conversion.json", "openvino_config.json"})
 # tokenizer files the exporter re-saves (adding defaults) rather than copies: not configs of the model

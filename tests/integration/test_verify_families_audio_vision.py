@@ -55,7 +55,8 @@ def test_faulty_export_is_rejected(name, fault, tmp_path):
 def test_whisper_encoder_swapped_in_from_another_export_is_rejected(tmp_path):
     v, _ = inject_and_verify(CASES["whisper"], "swapped_sub_model", tmp_path)
     assert_rejected(v)
-    assert v["failure_class"] == "FIDELITY_REGRESSION"
+    # a wrong sub-model shows as wrong logits, or (a barely trained twin) as repeating output first
+    assert v["failure_class"] in ("FIDELITY_REGRESSION", "DEGENERATE_OUTPUT"), v["detail"]
 
 
 def test_missing_encoder_ir_is_exit_2_naming_the_file(tmp_path):
