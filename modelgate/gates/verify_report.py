@@ -145,7 +145,8 @@ FAMILY_MODALITIES = {"seq2seq-lm": ["text"], "speech-seq2seq": ["audio", "text"]
                      "text-to-image": ["text", "image"]}
 FAMILY_RUNS = {  # family -> what its OpenVINO run is, in a user's words
     "seq2seq-lm": "greedy generate() through OVModelForSeq2SeqLM (encoder IR, then the decoder IR with its KV cache)",
-    "speech-seq2seq": "greedy generate() on seeded audio through OVModelForSpeechSeq2Seq (encoder, decoder with cache)",
+    "speech-seq2seq": "greedy decoding of seeded audio through OVModelForSpeechSeq2Seq (its encoder once, its "
+                      "decoder one token per call through the KV cache)",
     "vision2seq": "greedy generate() on seeded images through OVModelForVision2Seq (image encoder, text decoder)",
     "visual-lm": "greedy generate() on a seeded image and a chat prompt through OVModelForVisualCausalLM "
                  "(vision embeddings, text embeddings, language model)",
