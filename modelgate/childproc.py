@@ -111,7 +111,7 @@ def run_function(target: str, kwargs: dict | None = None, *, timeout: float,
     if msg is None and proc.is_alive():
         _kill(proc)
         return ChildResult(False, failure_class="TIMEOUT", seconds=elapsed,
-                           detail=f"{target} exceeded {timeout:.0f}s and was killed")
+                           detail=f"{target} exceeded {timeout * 1000:.0f} ms and was killed")
     proc.join(5)
     if proc.is_alive():
         _kill(proc)
@@ -156,7 +156,7 @@ def run_command(argv: Sequence[str], *, timeout: float, env: dict | None = None,
         tail = (out or "")[-4000:]
         _save_log(log_path, out)
         return ChildResult(False, failure_class="TIMEOUT", log_tail=tail, seconds=time.monotonic() - t0,
-                           detail=f"{os.path.basename(argv[0])} exceeded {timeout:.0f}s and was killed")
+                           detail=f"{os.path.basename(argv[0])} exceeded {timeout * 1000:.0f} ms and was killed")
     elapsed = time.monotonic() - t0
     _save_log(log_path, out)
     tail = (out or "")[-4000:]

@@ -31,7 +31,7 @@ def cold_cli(tier: str, workers: int) -> dict:
         t0 = time.monotonic()
         p = subprocess.run([sys.executable, str(CLI), "--playbook",
                             str(P.PLAYBOOK_DIR / "models" / f"trained-llama-{tier}.yaml"), "--output", tmp,
-                            "--workers", str(workers), "--allow-unlocked", "--no-progress"],
+                            "--workers", str(workers), "--no-progress"],  # the pack ships its lock
                            capture_output=True, text=True, timeout=1800)
         wall = time.monotonic() - t0
     v = json.loads(p.stdout)

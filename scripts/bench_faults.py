@@ -48,13 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         good = []
         for cell in cells:  # the good export, verified as a user would (f32 and the device default)
             v = fault_suite.verify(cell, cell.good_ir, precision="default")
-            good.append({"cell": f"{cell.arch}/{cell.weight_format}", "pass": v["pass"], "detail": v["detail"]})
+            good.append({"cell": f"{cell.arch}/{cell.weight_format}", "pass": v["pass"], "detail": v["detail"],
+                         "max_ratio": max((r["ratio"] for r in v["layerwise"]), default=None),
+                         "precisions": v["precisions"]})
+            print(f"good {good[-1]['cell']}: pass={v['pass']} max layer ratio={good[-1]['max_ratio']}", file=sys.stderr,
+                  flush=True)
         rows = []
         for k in range(args.draws):
             cell = cells[k % len(cells)]
             d = fault_draws.draw(rng, cell.catalog)
             row = fault_suite.run_draw(cell, d, work)
             rows.append(row)
+            if args.out:  # written as it goes: an interrupted run keeps its draws
+                Path(args.out).write_text(json.dumps({"rows": rows, "good": good}, indent=1, default=str))
             print(f"[{k}] {row['cell']} {row['label']} fault={row.get('oracle', {}).get('fault')} "
                   f"x{row.get('oracle', {}).get('ratio', 0):.3g} caught={row.get('caught')} "
                   f"{row.get('failure_class')} layer={row.get('first_divergent_layer')}", file=sys.stderr, flush=True)

@@ -27,14 +27,15 @@ VENDOR = Path("scripts") / "vendor"
 README = "README.md"
 # skill -> the modules its pure scripts run (their module-level imports are followed)
 ENTRY_MODULES: dict[str, tuple[str, ...]] = {
-    # gate_run.py and gate_compare.py; gate_ptq.py and day0_release.py need the full engine
-    "day0-release": ("modelgate.cli.entry", "modelgate.cli.day0", "modelgate.gates.run", "modelgate.gates.compare",
-                     "modelgate.release.records"),
+    # gate_run.py and gate_compare.py; gate_ptq.py and day0_release.py need the full engine (their command
+    # modules are here so that a missing engine is an error verdict valid against the command's schema)
+    "day0-release": ("modelgate.cli.entry", "modelgate.cli.day0", "modelgate.cli.release", "modelgate.gates.run",
+                     "modelgate.gates.compare", "modelgate.release.records"),
     # certify.py score; a playbook run and the other tools need the full engine
     "model-certification": ("modelgate.cli.entry", "modelgate.cli.certify", "modelgate.gates.mqs",
                             "modelgate.certify.evidence"),
-    # verify_conversion.py needs the full engine: the copy only says so, as a verdict
-    "verify-conversion": ("modelgate.cli.entry",),
+    # verify_conversion.py needs the full engine: the copy only says so, as a verdict of its own schema
+    "verify-conversion": ("modelgate.cli.entry", "modelgate.cli.verify"),
 }
 README_TEXT = """# Generated: do not edit
 

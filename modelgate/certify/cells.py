@@ -19,6 +19,39 @@ FORMAT_RUNTIME_CONFIG = {"openvino-fp32": {"INFERENCE_PRECISION_HINT": "f32"}}
 IR_FORMATS = ("openvino-fp32", "openvino-fp16", "openvino-int8", "openvino-int4")
 
 
+PRECISION_HINT = "INFERENCE_PRECISION_HINT"
+# openvino element type names -> the short names the verdicts use
+PRECISION_NAMES = {"f32": "f32", "float32": "f32", "f16": "f16", "float16": "f16", "bf16": "bf16",
+                   "bfloat16": "bf16"}
+
+
+def _precision_name(value) -> str:
+    text = str(getattr(value, "get_type_name", lambda: value)()).lower()
+    text = text.replace("<type: '", "").replace("'>", "")
+    return PRECISION_NAMES.get(text, text)
+
+
+def inference_precision(ir_dir: str, device: str, props: dict) -> str:
+    """The inference precision a pipeline compiled with ``props`` runs at: the explicit hint, else the
+    IR's own runtime option, else the device's default (which is what the compiled model reports).
+    openvino-genai does not expose its compiled model, so this reads the same three sources it uses."""
+    import openvino as ov
+
+    if props.get(PRECISION_HINT):
+        return _precision_name(props[PRECISION_HINT])
+    core = ov.Core()
+    rt = core.read_model(str(_ir_xml(ir_dir))).get_rt_info()
+    if "runtime_options" in rt and PRECISION_HINT in rt["runtime_options"]:
+        return _precision_name(rt["runtime_options"][PRECISION_HINT].astype(str))
+    return _precision_name(core.get_property(device, PRECISION_HINT))
+
+
+def _ir_xml(ir_dir: str):
+    from modelgate.openvino.convert import find_ir_xml
+
+    return find_ir_xml(ir_dir)
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -88,6 +121,7 @@ class OVEngine:
         self.g = ov_genai
         self.pipe = ov_genai.LLMPipeline(ir_dir, device, **props)
         self.tok = self.pipe.get_tokenizer()
+        self.precision = inference_precision(ir_dir, device, props)
 
     def _config(self, max_new_tokens: int):
         cfg = self.g.GenerationConfig()
@@ -176,8 +210,10 @@ def cell_body(cell: dict, source_dir: str, ir_dir: str | None, max_new_tokens: i
             engine = None
         elif fmt == "safetensors":
             engine = HFEngine(source_dir, threads)
+            obs["inference_precision"] = "f32"  # the ground truth runs torch in float32
         else:
             engine = OVEngine(ir_dir, device, threads, fmt)
+            obs["inference_precision"] = engine.precision
         obs["load_ok"] = True
     except Exception as exc:  # a load failure is evidence (G1), not a crash
         obs["load_error"] = f"{type(exc).__name__}: {exc}"[:1000]
@@ -190,8 +226,10 @@ def cell_body(cell: dict, source_dir: str, ir_dir: str | None, max_new_tokens: i
         obs["outputs"] = _serve_chat(serve["endpoint"], serve["model"], prompts, max_new_tokens,
                                      cell["timeout_ms"] / 1000.0)
     else:
+        # only a determinism cell runs a prompt more than once (the playbook refuses repeats elsewhere)
+        repeats = max(1, cell.get("repeats", 1)) if cell.get("kind") == "determinism" else 1
         for p in prompts:
-            for _ in range(max(1, cell.get("repeats", 1))):
+            for _ in range(repeats):
                 try:
                     obs["outputs"].append(dict(engine.generate(p, max_new_tokens), prompt=p))
                 except Exception as exc:  # recorded against the prompt (G2 evidence)
@@ -219,6 +257,8 @@ def _contract_body(source_dir: str, ir_dir: str, fmt: str, device: str, max_new_
     parity = tokenizer_parity(source_dir, ir_dir, observe.TOKENIZER_TEXTS, device="CPU")
     samples = [{"text": t["text"], "hf_ids": t["hf_ids"], "ov_ids": t["ov_ids"], "hf_text": t["hf_decoded"],
                 "ov_text": t["ov_detokenized"]} for t in parity["texts"]]
-    return {"load_ok": True, "tensors": tensors, "ir": ir, "tokenizer": samples, "peak_rss_mb": _peak_rss_mb()}
+    precision = inference_precision(ir_dir, device, infer.EXACT_CONFIG if exact else {})
+    return {"load_ok": True, "tensors": tensors, "ir": ir, "tokenizer": samples, "peak_rss_mb": _peak_rss_mb(),
+            "inference_precision": precision}
 
 

@@ -156,8 +156,9 @@ class EvidenceWriter:
     def add(self, record: Mapping) -> dict:
         """Validate one record (schema, unique id, cell inside the matrix), append it and persist."""
         record = json_safe(dict(record))
-        if isinstance(record.get("output"), str):
-            record["output"] = truncate_output(record["output"])
+        for key in ("output", "expected"):
+            if isinstance(record.get(key), str):
+                record[key] = truncate_output(record[key])
         errors = record_errors(record, self._doc)
         if not errors and record["id"] in self._ids:
             errors = [f"id: duplicate record id {record['id']!r}"]

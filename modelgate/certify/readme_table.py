@@ -21,6 +21,14 @@ TABLE_COLUMNS = (("Model", "model_id"), ("Family", "family"), ("Size", "size_cat
 FLAG_TEXT = {"true": "pass", "false": "FAIL", "": "-"}
 
 
+def _mqs(value: str) -> str:
+    """The MQS column on its one scale: "882.5/1000" (a value that is not a number is shown as it is)."""
+    try:
+        return f"{round(float(value), 1):g}/1000"
+    except ValueError:
+        return value
+
+
 def _best_tps(row: dict) -> str:
     best = None
     for col in TPS_COLUMNS:
@@ -38,7 +46,8 @@ def render_table(rows: list[dict]) -> str:
     heads = [h for h, _ in TABLE_COLUMNS] + [g.upper() for g in GATEWAY_COLUMNS] + ["Best tok/s", "Last certified"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for row in rows:
-        values = [cell(row.get(col, "")) for _, col in TABLE_COLUMNS]
+        values = [cell(_mqs(row.get(col, "")) if col == "mqs_score" and row.get(col) else row.get(col, ""))
+                  for _, col in TABLE_COLUMNS]
         values += [cell(FLAG_TEXT.get(row.get(g, ""), row.get(g, ""))) for g in GATEWAY_COLUMNS]
         values += [cell(_best_tps(row)), cell(row.get("last_certified", ""))]
         lines.append("| " + " | ".join(values) + " |")

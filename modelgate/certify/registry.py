@@ -192,15 +192,24 @@ def merge_row(existing: Mapping[str, str], new: Mapping[str, str]) -> dict[str, 
     return merged
 
 
-def update_registry(csv_path: str | os.PathLike, row: Mapping[str, Any]) -> dict:
-    """Insert or update ``row`` (keyed by model_id) in the registry under the file lock; atomic replace.
+def legacy_key(evidence: Mapping) -> str | None:
+    """The row key older versions gave this model (a ``path:`` model's path as written), if it differs from
+    its stable id: such a row may mix several models, so it is never updated, only reported."""
+    src = evidence.get("model_source") or {}
+    return src["ref"] if src.get("kind") == "path" and src.get("ref") != evidence["model"] else None
 
-    Returns {"action": "added"|"updated", "rows": count, "path": str}.
+
+def update_registry(csv_path: str | os.PathLike, row: Mapping[str, Any], legacy: str | None = None) -> dict:
+    """Insert or update ``row`` (keyed by model_id) in the registry under the file lock; atomic replace.
+    A row keyed by ``legacy`` (see ``legacy_key``) is kept untouched and reported.
+
+    Returns {"action": "added"|"updated", "rows": count, "path": str, "legacy_rows": [ids]}.
     """
     new = _clean_row(row)
     path = Path(csv_path)
     with registry_lock(path):
         header, rows = read_registry(path)
+        stale = [r["model_id"] for r in rows if legacy and r.get("model_id") == legacy]
         for i, existing in enumerate(rows):
             if existing.get("model_id") == new["model_id"]:
                 rows[i] = merge_row(existing, new)
@@ -210,4 +219,4 @@ def update_registry(csv_path: str | os.PathLike, row: Mapping[str, Any]) -> dict
             rows.append(new)
             action = "added"
         atomic_write_text(path, render_registry(header, rows))
-    return {"action": action, "rows": len(rows), "path": str(path)}
+    return {"action": action, "rows": len(rows), "path": str(path), "legacy_rows": stale}

@@ -19,7 +19,7 @@ from pathlib import Path
 from modelgate import childproc
 from modelgate.certify import devices as D
 from modelgate.certify.cellproc import run_cell_function
-from modelgate.certify.playbook import CONVERSION_SCENARIO, CellSpec, expand, model_label, resolve_model
+from modelgate.certify.playbook import CONVERSION_SCENARIO, CellSpec, expand, model_identity, resolve_model
 from modelgate.contract import GateInputError, atomic_write_json
 from modelgate.gates import cell_records as C
 
@@ -77,27 +77,34 @@ def _skip(cell: CellSpec | dict, reason: str, key: str = "cell") -> dict:
 
 def _crash_record(cell: dict, res: childproc.ChildResult) -> dict:
     outcome = "Timeout" if res.failure_class == "TIMEOUT" else "Crashed"
-    rec = C.record(f"{cell['id']}@cell", cell, "cell", outcome,
-                   f"{res.failure_class}: {res.detail}" + (f" | {res.log_tail.strip().splitlines()[-1]}"
-                                                           if res.log_tail.strip() else ""),
-                   metrics={"duration_ms": res.seconds * 1000.0})
-    return rec
+    if outcome == "Timeout":  # in the unit the playbook set it in, whatever its size
+        reason = (f"TIMEOUT: the cell exceeded its timeout of {cell['timeout_ms']} ms and was killed after "
+                  f"{res.seconds * 1000.0:.0f} ms")
+    else:
+        reason = f"{res.failure_class}: {res.detail}" + (f" | {res.log_tail.strip().splitlines()[-1]}"
+                                                         if res.log_tail.strip() else "")
+    return C.record(f"{cell['id']}@cell", cell, "cell", outcome, reason, metrics={"duration_ms": res.seconds * 1000.0})
 
 
 def run_playbook(doc: dict, out_dir: str | Path, *, workers: int | None = None, timeout_ms: int | None = None,
                  failure_policy: str | None = None, allow_unlocked: bool = False, progress: bool | None = None,
-                 registry: str | Path | None = None, readme: str | Path | None = None) -> dict:
-    """Run the whole certification; return a summary (paths, score, counts). Bad input -> GateInputError."""
+                 registry: str | Path | None = None, readme: str | Path | None = None,
+                 lock_path: str | Path | None = None) -> dict:
+    """Run the whole certification; return a summary (paths, score, counts). Bad input -> GateInputError;
+    a playbook or input that differs from its lock -> GateFailure INTEGRITY_MISMATCH (unless allowed)."""
     from modelgate.certify import evidence as E
     from modelgate.certify import lock
 
     t_start = time.monotonic()
-    lock_state = lock.enforce_lock(doc["_path"], allow_unlocked=allow_unlocked)  # refuse before writing anything
+    # refuse before writing anything: the playbook and every template and data file the run reads
+    lock_state = lock.enforce_lock(doc["_path"], lock_path, allow_unlocked=allow_unlocked,
+                                   inputs=doc.get("_inputs"), output=out_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or doc["workers"]
     policy = failure_policy or doc["failure_policy"]
     source, given_irs = resolve_model(doc)
+    identity = model_identity(doc, source, given_irs)
     cells = expand(doc, timeout_ms)
     threads = max(1, (os.cpu_count() or 1) // workers)
     available = D.available_devices()
@@ -117,9 +124,10 @@ def run_playbook(doc: dict, out_dir: str | Path, *, workers: int | None = None, 
         for axis, v in (("modalities", "contract"), ("scenarios", CONVERSION_SCENARIO)):
             if v not in used[axis]:
                 used[axis].append(v)
-    header = E.make_header(playbook=doc["name"], playbook_sha256=doc["_sha256"], model=model_label(doc),
+    header = E.make_header(playbook=doc["name"], playbook_sha256=doc["_sha256"], model=identity["id"],
                            model_family=doc["model_family"], tier=doc["tier"], matrix=used,
-                           playbook_lock=lock_state, model_parameters=_param_count(source))
+                           playbook_lock=lock_state, model_parameters=_param_count(source), model_source=identity,
+                           inputs=doc.get("_inputs"))
     writer = E.EvidenceWriter(out / "evidence.json", header)
     lock_records = threading.Lock()
     stop = {"by": None}
@@ -278,7 +286,7 @@ def _finish(evidence: dict, out: Path, registry, readme) -> dict:
     atomic_write_json(out / "score.json", result)
     csv_path = Path(registry) if registry else out / "certifications" / "models.csv"
     row = reg.evidence_row(evidence, result)
-    reg.update_registry(csv_path, row)
+    registry_update = reg.update_registry(csv_path, row, reg.legacy_key(evidence))
     readme_path = Path(readme) if readme else out / "README.md"
     if not readme_path.exists():
         readme_path.write_text(f"# Certified models\n\n{readme_table.START}\n{readme_table.END}\n", encoding="utf-8")
@@ -287,11 +295,20 @@ def _finish(evidence: dict, out: Path, registry, readme) -> dict:
     counts: dict[str, int] = {}
     for r in evidence["records"]:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-    return {"score": result, "evidence": str(out / "evidence.json"), "registry": str(csv_path),
-            "readme": str(readme_path), "reports": paths, "outcomes": counts, "records": len(evidence["records"])}
+    return {"score": result, "document": evidence, "evidence": str((out / "evidence.json").resolve()),
+            "registry": str(csv_path.resolve()),
+            "readme": str(readme_path.resolve()), "reports": {k: str(Path(v).resolve()) for k, v in paths.items()},
+            "outcomes": counts, "records": len(evidence["records"]), "legacy_rows": registry_update["legacy_rows"]}
+
+
+# a CLI override above this is not a worker count or a timeout anyone means (a 400-digit --timeout-ms
+# would overflow the first float division)
+MAX_OVERRIDE = 10**9
 
 
 def check_input(value, name: str) -> None:
-    """Reject non-positive CLI overrides before they reach the pool."""
-    if value is not None and (not isinstance(value, int) or value < 1):
-        raise GateInputError("USER_CONFIG_ERROR", f"{name} must be a positive integer, got {value!r}")
+    """Reject non-positive (or absurdly large) CLI overrides before they reach the pool."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or not 1 <= value <= MAX_OVERRIDE):
+        raise GateInputError("USER_CONFIG_ERROR", f"{name} must be a positive integer up to {MAX_OVERRIDE}, "
+                             f"got {str(value)[:40]!r}")

@@ -19,7 +19,7 @@ from modelgate.cli.verify import DEMO, VERIFY
 COMMANDS: tuple[Command, ...] = (VERIFY, DEMO, RELEASE, GATE_PTQ, GATE_RUN, GATE_COMPARE, CERTIFY, ROUTING_EVALS)
 
 ROOT = Command("modelgate", "decide whether a converted, quantized or released model can be trusted on OpenVINO",
-               children=COMMANDS,
+               children=COMMANDS, schema="envelope",  # only an unknown command reports as the root
                description="modelgate: decide whether a converted, quantized or released model can be trusted on "
                            "OpenVINO. Every command prints one JSON verdict; exit 0 pass, 1 the gate failed, 2 the "
                            "input could not be judged. `modelgate <command> --help` for each command.")

@@ -10,9 +10,17 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 from modelgate.cli.spine import Command, Outcome, stdout_to_stderr
-from modelgate.contract import GateInputError, atomic_write_json, atomic_write_text, schema_errors, stamp
+from modelgate.contract import (
+    GateInputError,
+    atomic_write_json,
+    atomic_write_text,
+    file_problem,
+    schema_errors,
+    stamp,
+)
 
 GATE = "release-decision"
 
@@ -52,11 +60,43 @@ def _progress(quiet: bool):
     return lambda msg: console.log(f"[{time.monotonic() - t0:6.1f}s] {msg}")
 
 
-def _validate(args) -> None:
-    if not math.isfinite(args.threshold) or args.threshold < 0:
-        raise GateInputError("USER_CONFIG_ERROR", f"--threshold must be a finite number >= 0, got {args.threshold}")
-    if not math.isfinite(args.timeout) or args.timeout <= 0:
-        raise GateInputError("USER_CONFIG_ERROR", f"--timeout must be > 0, got {args.timeout}")
+def validate_arguments(args: argparse.Namespace) -> None:
+    """Every argument of the conductor, checked before any import of the heavy engine and before any
+    stage runs: a request the chain would refuse later (``--threshold 1``, an unknown task, a run id
+    with a path separator, an --output that is a folder) is an exit-2 verdict now, not after an
+    export and two evaluations. Raises GateInputError naming every problem found."""
+    from modelgate.gates.compare import param_problems
+    from modelgate.openvino.evaluate import TASKS
+    from modelgate.release.workspace import RUN_ID_PATTERN
+
+    problems = [f"--{p}" for p in param_problems(args.threshold, args.relative)]
+    if not isinstance(args.timeout, float) or not math.isfinite(args.timeout) or args.timeout <= 0:
+        problems.append(f"--timeout must be a finite number of seconds > 0, got {args.timeout!r}")
+    if args.limit is not None and args.limit < 2:
+        problems.append(f"--limit must be an integer >= 2, got {args.limit!r}")
+    names = [args.recipe] if args.recipe is not None else [n.strip() for n in (args.recipes or "").split(",")]
+    if not names or not all(names) or len(set(names)) != len(names):
+        problems.append(f"recipes must be distinct, non-empty names: {names}")
+    if args.tasks is not None:
+        tasks = [t.strip() for t in args.tasks.split(",")]
+        unknown = [t for t in tasks if t not in TASKS]
+        if not all(tasks) or unknown or len(set(tasks)) != len(tasks):
+            problems.append(f"--tasks must be distinct known tasks ({', '.join(sorted(TASKS))}), got {args.tasks!r}")
+    if args.run_id is not None and (not RUN_ID_PATTERN.match(args.run_id) or args.run_id in (".", "..")):
+        problems.append(f"run id {args.run_id!r} (--run-id) must match {RUN_ID_PATTERN.pattern} (no path "
+                        "separators)")
+    if not args.device or not args.device.strip():
+        problems.append("--device must name an OpenVINO device")
+    for flag, value in (("--model", args.model), ("--workspace", args.workspace)):
+        if not value or "\x00" in value:
+            problems.append(f"{flag} must be a path, got {value!r}")
+    if not problems and Path(args.workspace).exists() and not Path(args.workspace).is_dir():
+        problems.append(f"--workspace {args.workspace} exists and is not a folder")
+    problem = file_problem(args.output) if args.output is not None else None
+    if problem:
+        problems.append(f"--output {args.output!r} must be a file the report can be written to: {problem}")
+    if problems:
+        raise GateInputError("USER_CONFIG_ERROR", "; ".join(problems))
 
 
 def run(args: argparse.Namespace) -> Outcome:
@@ -67,13 +107,13 @@ def run(args: argparse.Namespace) -> Outcome:
 
 
 def _release(args: argparse.Namespace) -> dict:
+    validate_arguments(args)
     from modelgate.openvino import evaluate as ev
     from modelgate.release import report as rep
     from modelgate.release.conductor import Conductor, resolve_source
     from modelgate.release.recipes import get_recipe, recipes_path
     from modelgate.release.workspace import Workspace, default_run_id
 
-    _validate(args)
     names = [args.recipe] if args.recipe else [n.strip() for n in args.recipes.split(",") if n.strip()]
     if not names or len(set(names)) != len(names):
         raise GateInputError("USER_CONFIG_ERROR", f"recipes must be distinct, non-empty names: {names}")
@@ -147,9 +187,14 @@ def _search_verdict(chains, sections, tasks, ws, extra) -> dict:
     return verdict
 
 
+def release_error_fields(args: argparse.Namespace | None, failure_class: str, detail: str) -> dict:
+    """The release report's fields of an error verdict: no decision, no stage ran."""
+    return {"decision": None, "stages": [], "deciding_stage": None}
+
+
 RELEASE = Command(
     "release", "day-0 release conductor: PTQ -> canary -> eval -> compare", configure, run, gate=GATE,
-    error_output=lambda args: None,
+    error_output=lambda args: None, schema="release-report", error_fields=release_error_fields,
     description="Day-0 release conductor: fp32 baseline -> NNCF PTQ (recipe) -> gate_ptq -> deploy canary -> baseline "
                 "and candidate evaluation -> gate_run -> gate_compare -> publish decision (ACCEPT / REGRESSION / "
                 "ANOMALOUS / INDETERMINATE / INFEASIBLE). Exit 0 accept, 1 rejected, 2 input could not be judged.")

@@ -72,4 +72,6 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 ROUTING_EVALS = Command(
     "routing-evals", "run the skills' routing evals", configure, evals.run, raw_help=True, epilog=EPILOG,
+    # it prints a report (routing-report), not a verdict; what stops it before the report is an envelope verdict
+    schema="envelope", error_output=lambda args: None,  # --output is the report's file, never an error verdict's
     description="Run the skills' routing evals.\n\n" + __doc__.split("\n\n")[1])

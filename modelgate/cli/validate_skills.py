@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
 VALIDATE_SKILLS = Command(
     "validate-skills", "validate every skill: frontmatter, line budget, references, scripts' --help, evals.json",
     configure, run, raw_help=True,
+    # it prints a report (skill-validation), not a verdict; what stops it before the report is an envelope verdict
+    schema="envelope", error_output=lambda args: None,  # --output is the report's file, never an error verdict's
     description="Validate every skill: frontmatter, line budget, references, scripts' --help, evals.json, "
                 ".claude links. Prints the JSON report.",
     epilog="exit codes: 0 every skill is valid, 1 at least one problem (listed as JSON), "

@@ -125,6 +125,9 @@ def run(args: argparse.Namespace) -> Outcome:
         _apply_pipeline_state(args)
     if not args.model:
         raise GateInputError("USER_CONFIG_ERROR", "--model is required (or --pipeline-state with model_id)")
+    problem = contract.file_problem(Path(args.output) / "ir") if args.output else None
+    if problem:  # the IR goes under --output: a file there would fail the export after the source is loaded
+        raise GateInputError("USER_CONFIG_ERROR", f"--output must be a folder: {problem}")
     timeout = _positive("--timeout", args.timeout)
     new_tokens = int(_positive("--new-tokens", args.new_tokens, integer=True))
     if new_tokens < MIN_NEW_TOKENS:
@@ -171,9 +174,18 @@ def make_result(fields: dict, obs: dict, evidence: dict, timings: dict) -> dict:
 
 
 
+def error_fields(args: argparse.Namespace | None, failure_class: str, detail: str) -> dict:
+    """The verify-result fields of an error verdict (the pipeline reads them even when nothing ran)."""
+    wf, task = getattr(args, "weight_format", None), getattr(args, "task", None)
+    return {"decision": "NOT_JUDGED" if failure_class in contract.INPUT_CLASSES else "REJECTED",
+            "verify_passed": False, "e2e_passed": False, "conversion_path": None,
+            "task": task if isinstance(task, str) else None, "e2e_detail": "nothing was run to completion",
+            "error": detail, "tolerances": {}, "weight_format": wf if wf in WEIGHT_FORMATS else None}
+
+
 VERIFY = Command(
     "verify", "convert (optionally) and verify a model on OpenVINO", configure, run, gate=GATE,
-    error_output=result_path,
+    error_output=result_path, schema=SCHEMA, error_fields=error_fields,
     description="Convert a model to OpenVINO IR (or take an existing IR), run real inference on the OpenVINO runtime "
                 "and verify it against the source model. Prints one JSON verdict; exit 0 pass, 1 the gate failed, "
                 "2 the input could not be judged.")
@@ -206,7 +218,7 @@ def build_args(argv: list[str]) -> argparse.Namespace:
 
 DEMO = Command(
     "demo", "build a tiny model offline, convert it, verify it, print the verdict", _demo_args, demo, gate=GATE,
-    error_output=lambda args: Path(args.output) / RESULT_NAME,
+    error_output=lambda args: Path(args.output) / RESULT_NAME, schema=SCHEMA, error_fields=error_fields,
     description="Build the tiny llama offline, convert it to OpenVINO (fp16), verify it against its source and print "
                 "the verdict; it is written to <output>/verify_result.json (the IR to <output>/ir). Nothing is "
                 "downloaded; the exit code is the verdict's.")

@@ -42,12 +42,17 @@ CHECKS = {
 CONTRACT_PROMPTS = ("the color of sky is", "one two three", "hello world this is")
 
 
-def record(rid: str, cell: dict, key: str, outcome: str, reason: str, output=None, metrics=None) -> dict:
-    """An evidence record for check ``key`` of the catalog."""
+def record(rid: str, cell: dict, key: str, outcome: str, reason: str, output=None, metrics=None,
+           expected=None) -> dict:
+    """An evidence record for check ``key`` of the catalog (``expected``: what the check wanted instead of
+    ``output``, when there is such a thing)."""
     check_id, category, gateway, hypothesis = CHECKS[key]
-    return {"id": rid, "cell": {k: cell[k] for k in ("format", "device", "modality", "scenario")},
-            "category": category, "gateway": gateway, "check": check_id, "hypothesis": hypothesis,
-            "outcome": outcome, "reason": reason or outcome, "output": output, "metrics": metrics or {}}
+    rec = {"id": rid, "cell": {k: cell[k] for k in ("format", "device", "modality", "scenario")},
+           "category": category, "gateway": gateway, "check": check_id, "hypothesis": hypothesis,
+           "outcome": outcome, "reason": reason or outcome, "output": output, "metrics": metrics or {}}
+    if expected is not None:
+        rec["expected"] = str(expected)
+    return rec
 
 
 def prompt_of(item) -> str:
@@ -77,7 +82,7 @@ def integrity_record(cell: dict, loading_info: dict | None, failure: str | None 
 
 
 def _m(obs: dict, extra: dict | None = None) -> dict:
-    out = {"peak_rss_mb": obs.get("peak_rss_mb")}
+    out = {"peak_rss_mb": obs.get("peak_rss_mb"), "inference_precision": obs.get("inference_precision")}
     out.update(extra or {})
     return {k: v for k, v in out.items() if v is not None}
 
@@ -89,7 +94,7 @@ def cell_records(cell: dict, obs: dict, ref: dict, doc: dict, duration_ms: float
     if cell["modality"] == "contract":
         return _contract_records(cell, obs, ref, doc, duration_ms)
     recs.append(record(f"{cid}@cell", cell, "cell", "Corroborated", f"completed in {duration_ms:.0f} ms",
-                       metrics={"duration_ms": duration_ms}))
+                       metrics=_m(obs, {"duration_ms": duration_ms})))
     if not obs.get("load_ok"):
         recs.append(record(f"{cid}@load", cell, "load", "Falsified", f"load failed: {obs.get('load_error')}"))
         return recs
@@ -129,23 +134,35 @@ def cell_records(cell: dict, obs: dict, ref: dict, doc: dict, duration_ms: float
                                f"time to first token {ttft if ttft is None else round(ttft, 1)} ms vs maximum "
                                f"{gates['max_ttft_ms']}", metrics=_m(obs, {"ttft_ms": ttft})))
     items = cell["items"]
-    per_output = [(i, o) for i, o in enumerate(outs)]
+    per_output = list(enumerate(outs))
+    item_of = _items_of_outputs(items, outs)
     deg_cfg = {k: v for k, v in oc.get("degenerate", {}).items() if k != "enabled"}
     if kind in ("prompts", "arithmetic", "exact") and oc.get("degenerate", {}).get("enabled", True):
         for i, o in per_output:
-            r = oracles.degenerate_output(o.get("text"), deg_cfg)
+            r = oracles.degenerate_output(o.get("text"), deg_cfg, expected_kind(kind, item_of[i]))
             recs.append(record(f"{cid}@degenerate-{i}", cell, "degenerate", outcome(r["pass"]), r["reason"],
                                output=o.get("text")))
     if kind == "arithmetic" and oc.get("arithmetic", {}).get("enabled", True):
-        for i, (q, o) in enumerate(zip(items, outs)):
+        for i, o in per_output:
+            if item_of[i] is None:
+                recs.append(record(f"{cid}@arithmetic-{i}", cell, "arithmetic", "Falsified",
+                                   "an output that answers no question of the scenario", output=o.get("text")))
+                continue
+            q = prompt_of(item_of[i])
             r = oracles.arithmetic_answer(q, o.get("text") or "")
             recs.append(record(f"{cid}@arithmetic-{i}", cell, "arithmetic", outcome(r["pass"]),
-                               f"{q!r}: {r['reason']}", output=o.get("text")))
+                               f"{q!r}: {r['reason']}", output=o.get("text"),
+                               expected=f"{r['threshold']['expected']:g}"))
     if kind == "exact" and oc.get("exact", {}).get("enabled", True):
-        for i, (pair, o) in enumerate(zip(items, outs)):
+        for i, o in per_output:
+            pair = item_of[i]
+            if pair is None:
+                recs.append(record(f"{cid}@exact-{i}", cell, "exact", "Falsified",
+                                   "an output that answers no pair of the scenario", output=o.get("text")))
+                continue
             r = oracles.exact_answer(o.get("text"), pair["answer"])
             recs.append(record(f"{cid}@exact-{i}", cell, "exact", outcome(r["pass"]),
-                               f"{pair['prompt']!r}: {r['reason']}", output=o.get("text")))
+                               f"{pair['prompt']!r}: {r['reason']}", output=o.get("text"), expected=pair["answer"]))
     if kind == "edge":
         for i, o in per_output:
             ok = bool(o.get("tokens") or o.get("text")) and not o.get("error")
@@ -166,6 +183,27 @@ def cell_records(cell: dict, obs: dict, ref: dict, doc: dict, duration_ms: float
     return recs
 
 
+def expected_kind(scenario_kind: str, item) -> str:
+    """What a scenario's question expects as its answer, for the degenerate oracle: a number for
+    arithmetic, the kind of the known answer for exact pairs, text otherwise."""
+    if scenario_kind == "arithmetic":
+        return "number"
+    if scenario_kind == "exact" and isinstance(item, dict):
+        return oracles.answer_kind(item["answer"])
+    return "text"
+
+
+def _items_of_outputs(items: list, outs: list) -> list:
+    """The scenario item each output answers: the item of the prompt a run output names, else the
+    item at the same position (chat and serve turns); None when there is none."""
+    by_prompt = {prompt_of(i): i for i in items}
+    found = []
+    for n, o in enumerate(outs):
+        p = o.get("prompt") if isinstance(o, dict) else None
+        found.append(by_prompt[p] if p in by_prompt else (items[n] if n < len(items) else None))
+    return found
+
+
 def _reference_record(cell: dict, outs: list, ref: dict, doc: dict) -> dict:
     cid = cell["id"]
     thr = doc.get("gates", {}).get("reference_agreement", {}).get(cell["format"],
@@ -173,15 +211,25 @@ def _reference_record(cell: dict, outs: list, ref: dict, doc: dict) -> dict:
     if cell["modality"] == "chat":
         key = cell["scenario"]
         refs = ref.get("retokenized", {}).get(key, [])
+        ref_texts = [t.get("text") for t in ref.get("chat", {}).get(key, [])]
         mine = [o.get("retokens", []) for o in outs]
-    else:
-        refs = [ref.get("run", {}).get(prompt_of(i), {}).get("tokens", []) for i in cell["items"]]
+    else:  # each output against the ground truth of its own prompt (a prompt may run more than once)
+        item_of = _items_of_outputs(cell["items"], outs)
+        truth = [ref.get("run", {}).get(prompt_of(item_of[i]) if item_of[i] is not None else None, {})
+                 for i in range(len(outs))]
+        refs = [t.get("tokens", []) for t in truth]
+        ref_texts = [t.get("text") for t in truth]
         mine = [o.get("tokens") or [] for o in outs]
     pairs = [{"tokens": a, "reference": b} for a, b in zip(mine, refs)]
     if len(refs) != len(mine):
         pairs = []
     r = oracles.reference_agreement(pairs, thr)
+    # show the prompt that agrees least: its output against the ground truth's text
+    scores = [oracles.prefix_agreement(p["tokens"], p["reference"]) for p in pairs if p["reference"]]
+    worst = scores.index(min(scores)) if scores and len(scores) == len(pairs) else None
     return record(f"{cid}@reference", cell, "reference", outcome(r["pass"]), r["reason"],
+                  output=outs[worst].get("text") if worst is not None else None,
+                  expected=ref_texts[worst] if worst is not None and worst < len(ref_texts) else None,
                   metrics={"agreement": r["measured"]} if r["measured"] is not None else {})
 
 
@@ -195,8 +243,15 @@ def _contract_records(cell: dict, obs: dict, ref: dict, doc: dict, duration_ms: 
                "i3": inv.i3_no_silent_fallback(fmt, t["precision_counts"]),
                "i4": inv.i4_statistics(t["stat_pairs"], fmt), "i5": inv.i5_tokenizer_roundtrip(obs["tokenizer"])}
     recs = [record(f"{cid}@cell", cell, "cell", "Corroborated", f"completed in {duration_ms:.0f} ms",
-                   metrics={"duration_ms": duration_ms, "peak_rss_mb": obs.get("peak_rss_mb")})]
+                   metrics=_m(obs, {"duration_ms": duration_ms}))]
     for key, r in results.items():
         metrics = r["measured"] if key == "i1" and isinstance(r["measured"], dict) else {}
-        recs.append(record(f"{cid}@{key}", cell, key, outcome(r["pass"]), r["reason"], metrics=metrics))
+        shown = {}
+        if key == "i1":  # the first prompt whose greedy tokens differ: IR tokens against the source's
+            off = next((p for p in CONTRACT_PROMPTS if p in obs["ir"] and p in ref.get("contract", {})
+                        and obs["ir"][p]["tokens"] != ref["contract"][p]["tokens"]), None)
+            if off is not None:
+                shown = {"output": f"{off!r} -> tokens {obs['ir'][off]['tokens']}",
+                         "expected": f"{off!r} -> tokens {ref['contract'][off]['tokens']}"}
+        recs.append(record(f"{cid}@{key}", cell, key, outcome(r["pass"]), r["reason"], metrics=metrics, **shown))
     return recs

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from modelgate.contract import GateInputError, check, make_verdict, schema_errors
+from modelgate.contract import GateInputError, check, coverage, make_verdict, schema_errors
 from modelgate.gates.values import ge_tol, gt_tol
 
 SCHEMA_VERSION = "1.0"
@@ -30,6 +30,19 @@ FAIL_GRADE = "F"
 CERTIFIED_RAW = 850.0
 PROVISIONAL_RAW = 700.0
 STATUSES = ("CERTIFIED", "PROVISIONAL", "BLOCKED", "PENDING")
+# every value a certification matrix axis can take (the playbook schema's enums), in display order
+AXES = {"formats": ("safetensors", "openvino-fp32", "openvino-fp16", "openvino-int8", "openvino-int4"),
+        "devices": ("CPU", "GPU", "NPU"), "modalities": ("run", "chat", "serve", "contract")}
+CELL_FIELD = {"formats": "format", "devices": "device", "modalities": "modality"}
+# scenarios of the runner's own records (ground truth, exports, per-format contract): not playbook scenarios
+SETUP_SCENARIOS = frozenset({"ground-truth", "conversion"})
+
+
+def format_mqs(raw: float, grade: str) -> str:
+    """The MQS as people read it, on one scale: "882.5/1000, A" (the grade letter, never the 0-100 number)."""
+    return f"{round(raw, 1):g}/1000, {grade}"
+
+
 def normalize(raw: float) -> float:
     """Map raw 0..1000 to 0..100 logarithmically: 100 * log(1 + 9x) / log(10), x = raw / 1000."""
     if not isinstance(raw, (int, float)) or isinstance(raw, bool) or not math.isfinite(raw):
@@ -195,13 +208,131 @@ def score_checks(result: dict) -> list[dict]:
     return out
 
 
-def score_verdict(gate: str, result: dict, detail_prefix: str = "", **extra) -> dict:
-    """The verdict of an MQS score: passes for CERTIFIED/PROVISIONAL, its checks from ``score_checks``."""
+def _join(values) -> str:
+    values = list(values)
+    return ", ".join(values[:-1]) + f" and {values[-1]}" if len(values) > 1 else "".join(values)
+
+
+def _cells(evidence: Mapping) -> dict[tuple, dict]:
+    """Matrix cells of the evidence (setup records left out): did any record run, why were the others skipped."""
+    cells: dict[tuple, dict] = {}
+    for r in evidence["records"]:
+        c = r["cell"]
+        if c["scenario"] in SETUP_SCENARIOS:
+            continue
+        cell = cells.setdefault((c["format"], c["device"], c["modality"], c["scenario"]),
+                                {"ran": False, "skipped_because": []})
+        if r["outcome"] != "Skipped":
+            cell["ran"] = True
+        elif r["reason"] not in cell["skipped_because"]:
+            cell["skipped_because"].append(r["reason"])
+    return cells
+
+
+def certification_coverage(evidence: Mapping, result: Mapping) -> dict:
+    """What a certification vouches for (the envelope's ``coverage``): which formats, devices,
+    modalities and scenarios ran, how many cells ran or were skipped and why, at which inference
+    precisions; and each format, device or modality it did not exercise, with the reason."""
+    cells = _cells(evidence)
+    ran = [k for k, c in cells.items() if c["ran"]]
+    skipped = {k: c for k, c in cells.items() if not c["ran"]}
+    tier = evidence["tier"]
+    exercised: dict = {"tier": tier}
+    for i, (axis, universe) in enumerate(AXES.items()):
+        exercised[axis] = [v for v in universe if any(k[i] == v for k in ran)]
+    exercised["scenarios"] = [s for s in evidence["matrix"]["scenarios"]
+                              if s not in SETUP_SCENARIOS and any(k[3] == s for k in ran)]
+    reasons: dict[str, int] = {}
+    for c in skipped.values():
+        why = c["skipped_because"][0] if c["skipped_because"] else "skipped"
+        reasons[why] = reasons.get(why, 0) + 1
+    precisions: dict[str, list] = {}
+    for r in evidence["records"]:
+        p = r["metrics"].get("inference_precision")
+        if isinstance(p, str) and r["outcome"] != "Skipped":
+            fmt = precisions.setdefault(r["cell"]["format"], [])
+            if p not in fmt:
+                fmt.append(p)
+    exercised.update({"cells_run": len(ran), "cells_skipped": len(skipped), "skipped_because": reasons,
+                      "records_executed": result["records"]["executed"], "inference_precision": precisions})
+    not_exercised, missing_by_reason = [], {}
+    for i, (axis, universe) in enumerate(AXES.items()):
+        for v in universe:
+            if v in exercised[axis]:
+                continue
+            if v not in evidence["matrix"][axis] or not any(k[i] == v for k in cells):
+                why = "not in this run's matrix"
+            else:
+                mine = [c["skipped_because"][0] for k, c in skipped.items() if k[i] == v and c["skipped_because"]]
+                why = f"every cell skipped: {mine[0]}" if mine else "every cell skipped"
+            not_exercised.append(f"{v} ({CELL_FIELD[axis]}): {why}")
+            missing_by_reason.setdefault(why, []).append(v)
+    ov_ran = [f for f in exercised["formats"] if f != "safetensors"]
+    head = f"{result['status']} at tier {tier} (MQS {format_mqs(result['raw'], result['grade'])})"
+    if not ran:
+        body = (f"no cell of the matrix ran ({len(skipped)} skipped: "
+                + "; ".join(f"{n} {why}" for why, n in reasons.items()) + "); nothing about the model's outputs "
+                "was judged")
+    else:
+        fmts = [f"{f} (at {'/'.join(precisions[f])})" if precisions.get(f) else f for f in ov_ran] \
+            or ["no OpenVINO format"]
+        body = (f"{_join(fmts)} against the safetensors ground truth, on {_join(exercised['devices'])}, modalities "
+                f"{_join(exercised['modalities'])}, scenarios {_join(exercised['scenarios'])}: {len(ran)} cells run, "
+                f"{len(skipped)} skipped")
+    if result["failed_gateways"]:
+        body += f"; failed gateways {_join(result['failed_gateways'])}"
+    tail = "; ".join(f"{_join(vs)} ({why})" for why, vs in missing_by_reason.items())
+    summary = f"{head}: {body}." + (f" Not exercised: {tail}." if tail else "")
+    return coverage(summary, exercised, not_exercised)
+
+
+def certification_next_action(evidence: Mapping, result: Mapping, cov: Mapping | None = None) -> str:
+    """What an agent should do next with a certification, as a person would say it."""
+    cov = cov or certification_coverage(evidence, result)
+    status = result["status"]
+    if status in PASSING_STATUSES:
+        if not cov["not_exercised"]:
+            return "none"
+        return ("none for what was exercised; report it with coverage.summary: the certificate covers only "
+                "coverage.exercised. To cover " + ", ".join(x.split(" (", 1)[0] for x in cov["not_exercised"])
+                + ", run a playbook at a tier whose matrix includes them (on a host that has the devices)")
+    if status == "PENDING":
+        return "nothing was executed: check the matrix against this host (coverage.exercised.skipped_because)"
+    empty = [g for g in result["failed_gateways"] if result["gateways"][g]["executed"] == 0]
+    failing = [g for g in result["failed_gateways"] if result["gateways"][g]["failed_records"]]
+    steps = []
+    if failing:
+        first = result["gateways"][failing[0]]["failed_records"][0]
+        rec = next((r for r in evidence["records"] if r["id"] == first), None)
+        reason = rec["reason"] if rec and len(rec["reason"]) <= 160 else (rec["reason"][:157] + "..." if rec else "")
+        why = f" ({rec['check']}: {reason})" if rec else ""
+        steps.append(f"the model failed {_join(failing)}: open report.html (failures first) and start with {first}"
+                     f"{why}; triage in references/gateway-diagnostics.md")
+    if empty:
+        reasons = cov["exercised"].get("skipped_because") or {}
+        cause = "; ".join(list(reasons)[:2]) or "no record carries these gateways"
+        steps.append(f"{_join(empty)} have no executed evidence ({cause}): this is not a finding against the model; "
+                     "run where those cells can run (a host with the devices, an endpoint for serve) or change "
+                     "matrix.devices")
+    if not steps:  # every gateway passed, raw < 700
+        low = sorted(result["categories"].items(), key=lambda kv: kv[1]["points"] / kv[1]["max"])[:2]
+        steps.append(f"every gateway passed but the MQS is below 700: fix the weakest categories first "
+                     f"({', '.join(k for k, _ in low)}); see references/mqs.md")
+    return "; ".join(steps)
+
+
+def score_verdict(gate: str, result: dict, detail_prefix: str = "", evidence_doc: Mapping | None = None,
+                  **extra) -> dict:
+    """The verdict of an MQS score: passes for CERTIFIED/PROVISIONAL, its checks from ``score_checks``;
+    with the evidence, its coverage and next action."""
     cls = failure_class_for(result)
-    detail = (f"{detail_prefix}{result['model']}: {result['status']}, MQS {result['raw']:.1f}/1000 "
-              f"(normalized {result['normalized']:.2f}, grade {result['grade']})")
+    detail = f"{detail_prefix}{result['model']}: {result['status']}, MQS {format_mqs(result['raw'], result['grade'])}"
     if result["failed_gateways"]:
         detail += f"; failed gateways {', '.join(result['failed_gateways'])}"
+    more = {}
+    if evidence_doc is not None:
+        cov = certification_coverage(evidence_doc, result)
+        more = {"coverage": cov, "next_action": certification_next_action(evidence_doc, result, cov)}
     return make_verdict(gate, passed=cls is None, failure_class=cls, detail=detail, decision=result["status"],
                         checks=score_checks(result), metrics={"raw": result["raw"], "normalized": result["normalized"]},
-                        score=result, **extra)
+                        score=result, **more, **extra)

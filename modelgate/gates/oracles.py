@@ -17,16 +17,107 @@ import unicodedata
 
 from modelgate.gates.values import ge_tol
 
+# --------------------------------------------------------------------------- number words
+
+# "zero" .. "nineteen", the tens, and the scales: enough to read answers up to the millions
+SMALL_NUMBERS = {w: i for i, w in enumerate(
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"])}
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+        "ninety": 90}
+HUNDRED = "hundred"
+SCALES = {"thousand": 1_000, "million": 1_000_000}
+NUMBER_WORDS = {**SMALL_NUMBERS, **TENS, HUNDRED: 100, **SCALES}
+_WORD = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+# a phrase of number words: "forty-two", "one thousand two hundred and five", "twelve hundred"
+_WORD_PHRASE = rf"(?:{_WORD})(?:(?:[\s-]+and)?[\s-]+(?:{_WORD}))*"
+
+
+def _number_words(phrase: str) -> list[str]:
+    return [w for w in re.split(r"[\s-]+", phrase.lower()) if w]
+
+
+def words_value(phrase: str) -> tuple[int, int] | None:
+    """(value, words read) of the longest prefix of ``phrase`` that is a well-formed English number
+    ("forty-two" -> 42, "one thousand two hundred" -> 1200, "twelve hundred" -> 1200, "two hundred
+    and five" -> 205); None when it does not start with one. "four two" reads as 4 (one word): a
+    run of number words is not one number."""
+    words = _number_words(phrase)
+    total, group, last, last_scale, read, i = 0, 0, None, None, 0, 0
+    while i < len(words):
+        w = words[i]
+        if w == "and":  # "two hundred and five", "one thousand and one"
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            if last in ("hundred", "scale") and (nxt in TENS or SMALL_NUMBERS.get(nxt, 0) > 0):
+                i += 1
+                continue
+            break
+        if w == "zero":
+            if last is None:
+                read = i + 1
+            break  # nothing follows "zero", and "zero" follows nothing
+        if w in SMALL_NUMBERS:
+            v = SMALL_NUMBERS[w]
+            if last == "tens" and v <= 9:
+                last = "tens_unit"
+            elif last in (None, "hundred", "scale"):
+                last = "teen" if v >= 10 else "unit"
+            else:
+                break
+            group += v
+        elif w in TENS:
+            if last not in (None, "hundred", "scale"):
+                break
+            group += TENS[w]
+            last = "tens"
+        elif w == HUNDRED:
+            if last not in ("unit", "teen", "tens", "tens_unit") or not 1 <= group <= 99:
+                break
+            group *= 100
+            last = "hundred"
+        elif w in SCALES:
+            scale = SCALES[w]
+            if last in (None, "scale") or group == 0 or (last_scale is not None and scale >= last_scale):
+                break
+            total += group * scale
+            group, last, last_scale = 0, "scale", scale
+        else:
+            break
+        i += 1
+        read = i
+    return None if read == 0 else (total + group, read)
+
+
+def words_number(phrase: str) -> int | None:
+    """The value of ``phrase`` when the whole of it is one number in words, else None."""
+    parsed = words_value(phrase)
+    return parsed[0] if parsed is not None and parsed[1] == len(_number_words(phrase)) else None
+
+
 # --------------------------------------------------------------------------- degenerate output
 
 # Defaults; a playbook's ``oracles.degenerate`` block overrides them.
-DEGENERATE_DEFAULTS = {"max_char_run": 8, "max_digit_run": 12, "min_period_reps": 3, "min_periodic_chars": 9}
+DEGENERATE_DEFAULTS = {"max_char_run": 8, "min_period_reps": 3, "min_periodic_chars": 9}
+# what a question expects as its answer: decides whether a run of digits or punctuation is content
+EXPECTED_KINDS = ("text", "number", "symbols")
 
 ALLOWED_CONTROL = frozenset("\n\t\r")
 REPLACEMENT_CHAR = "\ufffd"
 # A whole output that is nothing but non-finite number words ("nan", "inf", "-Infinity", ...).
 # Matched against the WHOLE text, so words such as "information" or "infinite" never match.
 NONFINITE_ONLY = re.compile(r"^\s*(?:[-+]?(?:nan|inf|infinity)\b[\s,;]*)+$", re.IGNORECASE)
+# a number as digits: "42", "-3.5", "1,200", "1000000000000"
+NUMBER_TOKEN = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
+PUNCT_RUN = re.compile(r"([^\w\s])\1+")
+
+
+def answer_kind(answer) -> str:
+    """The kind of answer a known answer is: "number" (digits or number words), "symbols" (no letter
+    or digit), else "text"."""
+    text = str(answer).strip()
+    if NUMBER_TOKEN.fullmatch(text) or (text and words_number(text) is not None):
+        return "number"
+    return "symbols" if text and not any(ch.isalnum() for ch in text) else "text"
 
 
 def _longest_run(text: str) -> tuple[str, int]:
@@ -35,6 +126,16 @@ def _longest_run(text: str) -> tuple[str, int]:
         cur = cur + 1 if ch == prev else 1
         prev = ch
         if cur > best and not ch.isspace():
+            best_ch, best = ch, cur
+    return best_ch, best
+
+
+def _longest_letter_run(text: str) -> tuple[str, int]:
+    best_ch, best, cur, prev = "", 0, 0, None
+    for ch in text:
+        cur = cur + 1 if ch == prev else 1
+        prev = ch
+        if cur > best and ch.isalpha():
             best_ch, best = ch, cur
     return best_ch, best
 
@@ -66,11 +167,27 @@ def _periodic_tail(text: str, cfg: dict) -> tuple[int, str] | None:
     return None
 
 
-def degenerate_output(text, config: dict | None = None) -> dict:
-    """Is ``text`` degenerate? Empty, control or replacement characters, non-finite-only,
-    a long run of one character, or a periodic loop filling the end of the output."""
+def _judged_text(text: str, expected: str) -> str:
+    """The output as the run and loop checks see it: what the expected kind makes content is folded
+    to one character (a number for a numeric question, a run of symbols for a symbolic answer)."""
+    if expected == "number":
+        return NUMBER_TOKEN.sub("0", text)
+    if expected == "symbols":
+        return PUNCT_RUN.sub(r"\1", text)
+    return text
+
+
+def degenerate_output(text, config: dict | None = None, expected: str = "text") -> dict:
+    """Is ``text`` degenerate as an answer of the ``expected`` kind ("text", "number", "symbols")?
+
+    Empty, control or replacement characters, non-finite-only, a long run of one letter, an output
+    that is nothing but a long run of one digit or punctuation character (a run beside words, such as
+    "Title\n----------", is content; a long number answers a numeric question; a run of symbols
+    answers a symbolic one), or a periodic loop filling the end of the output."""
+    if expected not in EXPECTED_KINDS:
+        raise ValueError(f"expected kind must be one of {EXPECTED_KINDS}, got {expected!r}")
     cfg = dict(DEGENERATE_DEFAULTS, **(config or {}))
-    thr = {"max_char_run": cfg["max_char_run"], "min_period_reps": cfg["min_period_reps"]}
+    thr = {"max_char_run": cfg["max_char_run"], "min_period_reps": cfg["min_period_reps"], "expected": expected}
     if not isinstance(text, str):
         return {"pass": False, "reason": f"output is not text ({type(text).__name__})", "measured": None,
                 "threshold": thr}
@@ -84,13 +201,19 @@ def degenerate_output(text, config: dict | None = None) -> dict:
     if NONFINITE_ONLY.match(text):
         return {"pass": False, "reason": "output is only non-finite number words (NaN/Inf)",
                 "measured": {"text": text[:80]}, "threshold": thr}
-    ch, run = _longest_run(text)
-    limit = cfg["max_digit_run"] if ch.isdigit() else cfg["max_char_run"]
-    if run >= limit:
-        return {"pass": False, "reason": f"character {ch!r} repeated {run} times in a row (limit {limit})",
+    judged = _judged_text(text, expected)
+    ch, run = _longest_letter_run(judged)
+    if run >= cfg["max_char_run"]:
+        return {"pass": False, "reason": f"letter {ch!r} repeated {run} times in a row (limit {cfg['max_char_run']})",
                 "measured": {"longest_run": run}, "threshold": thr}
-    loop = _periodic_tail(text, cfg)
-    if loop is not None:
+    ch, run = _longest_run(judged)
+    if run >= cfg["max_char_run"] and not any(c.isalpha() for c in judged):
+        return {"pass": False, "reason": f"output is nothing but {ch!r} repeated {run} times (limit "
+                                         f"{cfg['max_char_run']}; expected a {expected} answer)",
+                "measured": {"longest_run": run}, "threshold": thr}
+    loop = _periodic_tail(judged, cfg)
+    # a loop of symbols after words ("Title\n----------") is a separator, not a broken model
+    if loop is not None and (any(c.isalnum() for c in loop[1]) or not any(c.isalpha() for c in judged)):
         p, unit = loop
         return {"pass": False, "reason": f"output ends in a loop repeating {unit!r} (period {p})",
                 "measured": {"period": p}, "threshold": thr}
@@ -100,31 +223,34 @@ def degenerate_output(text, config: dict | None = None) -> dict:
 
 # --------------------------------------------------------------------------- arithmetic
 
-NUMBER_WORDS = {w: i for i, w in enumerate(
-    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])}
-NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-                     "ninety": 90, "hundred": 100})
 OPERATORS = {"+": "+", "plus": "+", "add": "+", "-": "-", "minus": "-", "\u2212": "-",
              "*": "*", "x": "*", "\u00d7": "*", "times": "*", "multiplied by": "*",
              "/": "/", "\u00f7": "/", "divided by": "/", "over": "/"}
 OPERATIONS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
               "/": lambda a, b: a / b if b != 0 else math.nan}
-_NUM = r"[-+]?\d+(?:\.\d+)?"
-_WORD_NUM = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
-_OPERAND = rf"(?:{_NUM}|{_WORD_NUM})"
-_OP = "|".join(re.escape(o) for o in sorted(OPERATORS, key=len, reverse=True))
-QUESTION = re.compile(rf"({_OPERAND})\s*({_OP})\s*({_OPERAND})", re.IGNORECASE)
-ANSWER_NUMBER = re.compile(rf"(?<![\w.])({_NUM}|{_WORD_NUM})(?![\w])", re.IGNORECASE)
+_NUM = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[-+]?\d+(?:\.\d+)?"
+_OPERAND = rf"(?:{_NUM}|{_WORD_PHRASE})"
+# a hyphen between two letters joins a compound ("forty-two"); only a free-standing "-" is minus
+_OP = "|".join(r"(?<![A-Za-z])-|-(?![A-Za-z])" if o == "-" else re.escape(o)
+               for o in sorted(OPERATORS, key=len, reverse=True))
+QUESTION = re.compile(rf"(?<![\w])({_OPERAND})\s*({_OP})\s*({_OPERAND})(?![\w])", re.IGNORECASE)
+ANSWER_NUMBER = re.compile(rf"(?<![\w.])({_NUM}|{_WORD_PHRASE})(?![\w])", re.IGNORECASE)
 
 
 def _value(token: str) -> float:
-    low = token.lower()
-    return float(NUMBER_WORDS[low]) if low in NUMBER_WORDS else float(low)
+    """The value of a number written in digits ("1,200", "-3.5") or in words ("forty-two")."""
+    t = token.strip()
+    if re.fullmatch(_NUM, t):
+        return float(t.replace(",", ""))
+    value = words_number(t)
+    if value is None:
+        raise ValueError(f"not a number: {token!r}")
+    return float(value)
 
 
 def parse_arithmetic(question) -> tuple[float, str, float]:
-    """(a, op, b) from "What is 2+2?", "what's 3 plus 5", "Compute 6 x 7", "12 divided by 4 =" ...
+    """(a, op, b) from "What is 2+2?", "what's 3 plus 5", "Compute 6 x 7", "12 divided by 4 =",
+    "What is forty-two plus one thousand?" ...
 
     Raises ValueError when the question holds no binary operation: a playbook with such a
     question is a configuration error, never a silently skipped check.
@@ -134,12 +260,16 @@ def parse_arithmetic(question) -> tuple[float, str, float]:
     m = QUESTION.search(question)
     if not m:
         raise ValueError(f"no arithmetic expression found in {question!r}")
+    for operand in (m.group(1), m.group(3)):
+        if not re.fullmatch(_NUM, operand.strip()) and words_number(operand) is None:
+            raise ValueError(f"{operand!r} in {question!r} is not one number")
     return _value(m.group(1)), OPERATORS[m.group(2).lower()], _value(m.group(3))
 
 
 def extract_answer_number(answer: str, question: str | None = None) -> float | None:
     """The number an answer gives: after '=', else the first number once an echoed
-    expression ("2+2", "2 plus 2") is removed. Digits or number words."""
+    expression ("2+2", "2 plus 2") is removed. Digits ("42", "1,200") or words ("forty-two",
+    "one thousand two hundred")."""
     if not isinstance(answer, str):
         return None
     text = answer
@@ -148,7 +278,12 @@ def extract_answer_number(answer: str, question: str | None = None) -> float | N
     else:
         text = QUESTION.sub(" ", text)  # drop an echoed expression, keep its result
     m = ANSWER_NUMBER.search(text)
-    return _value(m.group(1)) if m else None
+    if not m:
+        return None
+    token = m.group(1)
+    if re.fullmatch(_NUM, token):
+        return float(token.replace(",", ""))
+    return float(words_value(token)[0])  # the well-formed prefix: "four two" reads 4
 
 
 def arithmetic_answer(question, answer, rel_tol: float = 1e-9, abs_tol: float = 1e-9) -> dict:

@@ -27,7 +27,8 @@ BANDS: dict[str, dict[str, float]] = {
     # activation quantization): judged like f16
     "f32": {"rel_err_max": 0.03, "cosine_min": 0.9995, "top1_min": 0.97},
 }
-METRICS = (("rel_err", "rel_err_max", "max"), ("cosine_mean", "cosine_min", "min"), ("top1_agreement", "top1_min", "min"))
+METRICS = (("rel_err", "rel_err_max", "max"), ("cosine_mean", "cosine_min", "min"),
+           ("top1_agreement", "top1_min", "min"))
 
 
 def ran_at(run: dict) -> str | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelgate.contract import check, make_verdict
+from modelgate.contract import check, make_verdict, schema_errors
+from modelgate.contract import coverage as coverage_of
 from modelgate.gates.values import is_count, is_fraction, le_tol, short
 
 GATE = "gate-ptq"
@@ -58,7 +59,8 @@ def _recipe_problems(recipe: Any) -> list[str]:
 
 
 def _observation_problems(obs: dict) -> list[str]:
-    problems = []
+    # every field the observation schema requires, with its type (what --save-observation writes)
+    problems = [f"observation {e}" for e in schema_errors("ptq-observation", obs)[:8]]
     for key in REQUIRED_INTS:
         if not is_count(obs.get(key)):
             problems.append(f"{key} {short(obs.get(key))} is not a non-negative integer")
@@ -96,7 +98,7 @@ def evaluate_ptq(obs: Any) -> dict:
     if not isinstance(obs, dict):
         return _fail_input(f"observation is a {type(obs).__name__}, not an object", None)
     recipe = obs.get("recipe")
-    problems = _recipe_problems(recipe) + _observation_problems(obs)
+    problems = list(dict.fromkeys(_recipe_problems(recipe) + _observation_problems(obs)))
     if problems:
         return _fail_input("cannot judge: " + "; ".join(problems[:8]), recipe)
     promises = recipe["promises"]
@@ -163,8 +165,21 @@ def evaluate_ptq(obs: Any) -> dict:
               f"no metadata changes" if passed else
               f"{failure_class}: " + "; ".join(c["detail"] for c in checks
                                                if c.get("failure_class") == failure_class and c.get("detail")))
+    precisions = sorted(str(t) for t, slot in lpc.items() if slot["params"])
+    files = obs.get("metadata_files_compared")
+    over = (f"{len(files)} metadata file(s) compared" if isinstance(files, list)
+            else "metadata files compared: not reported")
+    summary = (f"{recipe['name']} v{recipe['version']}: {coverage:.1%} of {eligible:,} eligible weight parameters in "
+               f"{sorted(promised)}, weights {ratio:.3f} of fp32, {len(blocking)} blocking metadata difference(s) "
+               f"({over})" + ("" if passed else f"; {failure_class}: the IR does not keep the recipe's promises"))
+    cov = coverage_of(summary[:500], {"eligible_params": eligible, "precisions": precisions,
+                                      "model_kind": obs["model_kind"], "metadata_files_compared": files or []},
+                      ["accuracy of the quantized model (gate_compare after the evaluations)",
+                       "whether AWQ or scale estimation ran (they change values, not precisions)",
+                       "inference: the IR is read, not compiled or run (the deploy canary)"])
     return make_verdict(
         GATE, passed=passed, failure_class=failure_class, decision=None, detail=detail[:1500], checks=checks,
+        coverage=cov,
         metrics={"coverage": coverage, "primary_fraction": primary_fraction, "size_ratio": ratio,
                  "eligible_params": eligible, "source_weight_params": src_params,
                  "output_weight_bytes": obs["output_weight_bytes"], "source_weight_bytes": obs["source_weight_bytes"],

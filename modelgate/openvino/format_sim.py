@@ -152,7 +152,7 @@ def simulate(model, spec: FormatSpec) -> dict:
             mods = _weight_modules(model)
             embedding_ids = {id(w) for _, _, w, _, emb in mods if emb} | ({id(head_weight)} if head_weight is not None
                                                                            else set())
-            for _, mod, w, axis, _ in mods:
+            for _, _mod, w, axis, _ in mods:
                 if id(w) in seen:
                     continue
                 seen.add(id(w))

@@ -13,14 +13,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-# Exactness checks compare in f32: an fp16 *inference* precision would blur weight corruption.
-EXACT_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
-
 
 def _compile(xml: str, device: str, exact: bool = True):
+    """Compile for an exactness check: f32 arithmetic, and (where the plugin knows them) an f32 KV cache
+    and no dynamic activation quantization, which an f32 hint alone leaves on (``FAITHFUL_CONFIG``)."""
     import openvino as ov
+
+    from modelgate.openvino.precision import runtime_config
     core = ov.Core()
-    return core.compile_model(str(xml), device, EXACT_CONFIG if exact else {})
+    return core.compile_model(str(xml), device, runtime_config("f32", device, core) if exact else {})
 
 
 def _port_name(port, i: int) -> str:

@@ -123,7 +123,7 @@ def sampled_positions(length: int, count: int) -> list[int]:
         return list(range(length))
     edge = list(range(8)) + list(range(length - 8, length))
     middle = np.unique(np.round(np.geomspace(8, length - 9, max(1, count - 16))).astype(int)).tolist()
-    return sorted(set(edge) | set(int(p) for p in middle))
+    return sorted(set(edge) | {int(p) for p in middle})
 
 
 def encoder_batches(tokenizer, sentences: int, batch: int, max_len: int, long_rows: int,

@@ -70,8 +70,10 @@ def ir_shapes(xml_or_model, task: str | None = None) -> dict:
         shape = list(op.get_shape()) if op.get_type_name() == "Constant" else []
         if len(shape) == 2 and "Gather" in _consumers(op):
             gathers.append({"name": op.get_friendly_name(), "shape": [int(d) for d in shape],
-                            "numel": int(shape[0]) * int(shape[1])})
-    emb = max(gathers, key=lambda c: c["numel"], default=None)
+                            "numel": int(shape[0]) * int(shape[1]), "token_ids": _indexed_by_input_ids(op)})
+    # the token embedding is the table indexed by input_ids (a position table can be larger than it:
+    # a model with more positions than vocabulary entries); the largest table only as a fallback
+    emb = max(gathers, key=lambda c: (c["token_ids"], c["numel"]), default=None)
     states = sum(1 for op in model.get_ordered_ops() if op.get_type_name() == "ReadValue")
     idx = {int(m.group(1)) for c in consts for m in [LAYER_INDEX.search(c["name"])] if m}
     layers = states // 2 if states else (max(idx) + 1 if idx else None)
@@ -84,6 +86,36 @@ def ir_shapes(xml_or_model, task: str | None = None) -> dict:
     return {"hidden_size": emb["shape"][1] if emb else None, "embedding_rows": emb["shape"][0] if emb else None,
             "embedding_name": emb["name"] if emb else None, "num_hidden_layers": layers,
             "kv_states": states, "logits_width": out_last}
+
+
+def _indexed_by_input_ids(const, depth: int = 8) -> bool:
+    """Whether a table constant is gathered (through decompression ops) with indices that come from the
+    ``input_ids`` parameter."""
+    from modelgate.openvino.ir import PASS_THROUGH_OPS
+    frontier, gathers = [const], []
+    for _ in range(depth):
+        nxt = []
+        for node in frontier:
+            for out in node.outputs():
+                for tgt in out.get_target_inputs():
+                    consumer = tgt.get_node()
+                    if consumer.get_type_name() == "Gather" and tgt.get_index() == 0:
+                        gathers.append(consumer)
+                    elif consumer.get_type_name() in PASS_THROUGH_OPS or consumer.get_type_name() in (
+                            "Subtract", "Multiply"):
+                        nxt.append(consumer)
+        frontier = nxt
+    for gather in gathers:
+        todo, seen = [gather.input_value(1).get_node()], 0
+        while todo and seen < 32:
+            node = todo.pop()
+            seen += 1
+            if node.get_type_name() == "Parameter":
+                if any("input_ids" in n for n in node.get_output_tensor(0).get_names()):
+                    return True
+                continue
+            todo.extend(v.get_node() for v in node.input_values())
+    return False
 
 
 def _consumers(op, depth: int = 8) -> set[str]:

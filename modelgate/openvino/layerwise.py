@@ -75,7 +75,7 @@ class _Decoder:
         own errors do not depend on the cache path, which the accumulated run covers.
         """
         np = _np()
-        keep_set = None if keep is None else set(int(k) for k in keep)
+        keep_set = None if keep is None else {int(k) for k in keep}
         self.request.reset_state()
         got = {i: [] for i in self.block_ports}
         logits = []

@@ -29,6 +29,7 @@ class ReferenceStore:
 
     def write(self, name: str, arrays: dict) -> None:
         import numpy as np
+        self.root.mkdir(parents=True, exist_ok=True)
         np.savez(self.root / f"{name}.npz", **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
 
     def read(self, name: str) -> dict:

@@ -112,6 +112,8 @@ class TaskError(ValueError):
 def task_from_config(config: dict) -> str:
     """Resolve the optimum task from a config.json dict (``architectures`` then ``model_type``)."""
     archs = config.get("architectures") or []
+    if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+        raise TaskError(f"config.json architectures {str(archs)[:80]} is not a list of class names")
     model_type = str(config.get("model_type") or "").lower()
     for arch in archs:
         suffix = max((s for s in ARCHITECTURE_SUFFIX_TASK if arch.endswith(s)), key=len, default=None)
@@ -138,7 +140,13 @@ def task_from_model_dir(path: str | Path) -> str:
     cfg = path / "config.json"
     if not cfg.is_file():
         raise TaskError(f"no config.json in {path}")
-    return task_from_config(json.loads(cfg.read_text(encoding="utf-8")))
+    try:  # a config.json that is not JSON (or not UTF-8) is a bad input, not a crash
+        config = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise TaskError(f"{cfg} is not readable JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise TaskError(f"{cfg} is not a JSON object")
+    return task_from_config(config)
 
 
 def validate_task(task: str) -> str:

@@ -36,9 +36,13 @@ def _read_file(path: Path) -> dict:
 
     if not path.is_file():
         raise GateInputError("USER_CONFIG_ERROR", f"recipes file not found: {path}")
+    from modelgate import strict_yaml
+    from modelgate.contract import loads_strict
+
     try:
         text = path.read_text(encoding="utf-8")
-        doc = yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else __import__("json").loads(text)
+        # duplicate keys, NaN literals and overflowing numbers are refused in either format
+        doc = strict_yaml.loads(text) if path.suffix.lower() in (".yaml", ".yml") else loads_strict(text)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         raise GateInputError("USER_CONFIG_ERROR", f"recipes file unreadable: {path}: {exc}") from exc
     return doc

@@ -8,12 +8,11 @@ release conductor alike.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from modelgate.contract import GateInputError
+from modelgate.contract import GateInputError, loads_strict
 from modelgate.gates.compare import SCALE_FULL
 from modelgate.gates.paired import paired_stats, records_stats
 from modelgate.gates.values import is_number
@@ -47,8 +46,8 @@ def read_records(path: str | os.PathLike) -> tuple[list[tuple[Any, float]], int]
                 if len(line) > MAX_RECORD_BYTES:
                     invalid += 1
                     continue
-                try:
-                    rec = json.loads(line, parse_constant=lambda name: float("nan"))
+                try:  # a NaN literal, an overflowing number or a duplicate key makes the line invalid
+                    rec = loads_strict(line)
                 except ValueError:
                     invalid += 1
                     continue
@@ -78,33 +77,47 @@ def task_records(summary_path: str | os.PathLike, task: Any) -> tuple[list, int]
         return None
 
 
-def summary_records_stats(summary_path: str | os.PathLike, summary: Any) -> dict:
-    """task -> ``records_stats`` of its records (None where it has none): what gate_run judges."""
+def summary_records(summary_path: str | os.PathLike, summary: Any) -> dict:
+    """task -> (pairs, invalid) of its records, read once (None where it names none or they are
+    unreadable: gate_run reports the latter)."""
     out: dict = {}
     if isinstance(summary, dict) and isinstance(summary.get("tasks"), dict):
         for name, task in summary["tasks"].items():
-            rec = task_records(summary_path, task)
-            out[name] = records_stats(*rec) if rec is not None else None
+            out[name] = task_records(summary_path, task)
+    return out
+
+
+def stats_of(loaded: dict) -> dict:
+    """task -> ``records_stats`` of records read by ``summary_records`` (None where there are none)."""
+    return {name: records_stats(*rec) if rec is not None else None for name, rec in loaded.items()}
+
+
+def summary_records_stats(summary_path: str | os.PathLike, summary: Any) -> dict:
+    """task -> ``records_stats`` of its records (None where it has none): what gate_run judges."""
+    return stats_of(summary_records(summary_path, summary))
+
+
+def paired_of(baseline: Any, baseline_records: dict, candidate_records: dict) -> dict:
+    """task -> ``paired_stats`` for the tasks whose records both runs provide (read by
+    ``summary_records``); tasks without records on either side are left to independent errors."""
+    out: dict = {}
+    tasks = baseline.get("tasks") if isinstance(baseline, dict) else None
+    if not isinstance(tasks, dict):
+        return out
+    for name in set(baseline_records) & set(candidate_records):
+        rb, rc = baseline_records[name], candidate_records[name]
+        if rb is None or rc is None:
+            continue
+        b = tasks.get(name)
+        scale = b.get("scale") if isinstance(b, dict) else None
+        span = SCALE_FULL.get(scale) if isinstance(scale, str) else None
+        out[name] = paired_stats(rb[0], rc[0], span)
     return out
 
 
 def paired_from_records(baseline_path: str | os.PathLike, baseline: Any, candidate_path: str | os.PathLike,
                         candidate: Any) -> dict:
     """task -> paired stats for tasks whose records both runs provide (others are left to independent errors)."""
-    out: dict = {}
     if not (isinstance(baseline, dict) and isinstance(candidate, dict)):
-        return out
-    bt, ct = baseline.get("tasks"), candidate.get("tasks")
-    if not (isinstance(bt, dict) and isinstance(ct, dict)):
-        return out
-    for name in set(bt) & set(ct):
-        b, c = bt[name], ct[name]
-        rb, rc = task_records(baseline_path, b), task_records(candidate_path, c)
-        if rb is None or rc is None:
-            continue
-        scale = b.get("scale") if isinstance(b, dict) else None
-        span = SCALE_FULL.get(scale) if isinstance(scale, str) else None
-        stats = paired_stats(rb[0], rc[0], span)
-        if stats is not None:
-            out[name] = stats
-    return out
+        return {}
+    return paired_of(baseline, summary_records(baseline_path, baseline), summary_records(candidate_path, candidate))

@@ -259,12 +259,6 @@ def _finish(report: dict, output: Path, quiet: bool) -> int:
     return int(report["exit_code"])
 
 
-def _input_error(detail: str, output: Path | None) -> int:
-    print(json.dumps({"tool": "routing-evals", "pass": False, "exit_code": contract.EXIT_INPUT,
-                      "failure_class": "USER_CONFIG_ERROR", "detail": detail}, indent=2))
-    return contract.EXIT_INPUT
-
-
 def _router_entry(cal: dict, keys: tuple[str, ...], method: str) -> dict:
     return {**{k: cal[k] for k in keys}, "calibrated_on": "train", "method": method,
             "calibration": {k: v for k, v in cal.items() if k not in keys}}
@@ -368,8 +362,8 @@ def run(args) -> int:
                 t0 = time.monotonic()
                 backends["lexical"] = _lexical_backend(protos, all_cases, config["router"]["lexical"])
                 timings["lexical_total_s"] = time.monotonic() - t0
-    except contract.GateInputError as exc:
-        return _input_error(exc.detail, output)
+    except contract.GateInputError:
+        raise  # the spine prints it as a verdict (schema: the command's), exit 2
 
     for b in backends.values():
         if "results" in b:
@@ -386,7 +380,8 @@ def run(args) -> int:
         target_met = bool(target_checks) and all(c["pass"] for c in target_checks)
         if args.gate == "floor":
             if "regression_floor" not in config:
-                return _input_error("--gate floor needs a regression_floor in the routing config", output)
+                raise contract.GateInputError("USER_CONFIG_ERROR",
+                                              "--gate floor needs a regression_floor in the routing config")
             checks = gate_checks(g["splits"], config["regression_floor"])
         else:
             checks = target_checks

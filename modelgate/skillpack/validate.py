@@ -207,10 +207,8 @@ def validate(root: Path, run_scripts: bool = True) -> dict:
 def run(args) -> int:
     """Validate the skills under ``args.root``; print the JSON report; exit 0 valid, 1 problems, 2 no skills/."""
     root = Path(args.root)
-    if not (root / "skills").is_dir():
-        print(json.dumps({"tool": "validate-skills", "pass": False, "exit_code": 2,
-                          "detail": f"no skills/ folder under {root}"}, indent=2))
-        return contract.EXIT_INPUT
+    if not (root / "skills").is_dir():  # the spine prints it as a verdict, exit 2
+        raise contract.GateInputError("USER_CONFIG_ERROR", f"no skills/ folder under {root}")
     report = validate(root.resolve(), run_scripts=not args.no_run)
     errors = contract.schema_errors("skill-validation", report)
     if errors:

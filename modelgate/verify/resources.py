@@ -92,7 +92,8 @@ def refuse_if_too_large(estimate: dict) -> None:
     if have is None or not estimate["params"] or need <= have:
         return
     raise GateFailure("RESOURCE_EXHAUSTED",
-                      f"this verification needs about {need / GIB:.1f} GiB at its peak ({estimate['params'] / 1e9:.2f} B "
-                      f"parameters) but only {have / GIB:.1f} GiB is available; nothing was run. Free memory, use a "
-                      f"larger machine, or verify a smaller weight format (int4).",
+                      f"this verification needs about {need / GIB:.1f} GiB at its peak "
+                      f"({estimate['params'] / 1e9:.2f} B parameters) but only {have / GIB:.1f} GiB is "
+                      "available; nothing was run. Free memory, use a larger machine, or verify a smaller "
+                      "weight format (int4).",
                       estimate=json.dumps(estimate))

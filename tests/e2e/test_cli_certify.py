@@ -58,24 +58,24 @@ def test_an_unlocked_playbook_is_refused_without_allow_unlocked(tmp_path):
     v = json.loads(out)
     assert code == 1 and v["failure_class"] == "INTEGRITY_MISMATCH"
     assert not (tmp_path / "o" / "evidence.json").exists()
+    assert f"lock-playbooks {tmp_path} --output {tmp_path / 'o'}" in v["next_action"]
+
+
+def test_a_playbook_that_weakens_its_tier_is_refused_with_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PLAYBOOK.read_text() + "oracles: {degenerate: {enabled: false}}\n")
+    code, out, _ = _run("--playbook", bad, "--dry-run")
+    v = json.loads(out)
+    assert code == 2 and "oracles.degenerate.enabled may not be switched off" in v["detail"]
+    assert v["evidence"]["weakened"][0]["setting"] == "oracles.degenerate.enabled"
+
+
+def test_the_dry_run_says_what_the_tier_does_not_cover(tmp_path):
+    code, out, _ = _run("--playbook", PLAYBOOK, "--dry-run")
+    cov = json.loads(out)["coverage"]
+    assert code == 0 and "nothing certified" in cov["summary"] and "openvino-int8" in cov["summary"]
 
 
 def test_scoring_subcommands_are_dispatched():
     code, out, _ = _run("score", "--help")
     assert code == 0 and "evidence" in out
-
-
-def test_locked_smoke_run_from_the_command_line_certifies_and_writes_every_output(tmp_path):
-    pbdir = tmp_path / "playbooks"
-    pbdir.mkdir()
-    pb = pbdir / PLAYBOOK.name
-    pb.write_text(PLAYBOOK.read_text())
-    code, out, _ = _run("lock-playbooks", pbdir)
-    assert code == 0, out
-    code, out, err = _run("--playbook", pb, "--output", tmp_path / "out", "--workers", "2", "--no-progress")
-    v = json.loads(out)
-    assert code == 0 and v["decision"] == "CERTIFIED", (v["detail"], err[-2000:])
-    assert v["evidence"]["playbook_lock"] == "verified"
-    for name in ("evidence", "score", "registry", "readme", "html", "junit", "markdown"):
-        assert Path(v["outputs"][name]).is_file(), name
-    assert v["score"]["raw"] >= 850 and all(g["pass"] for g in v["score"]["gateways"].values())

@@ -54,6 +54,9 @@ def test_score_exit_codes_follow_the_status(tmp_path):
 
     code, v = run("score", good, "--output", str(tmp_path / "score.json"))
     assert (code, v["decision"], v["score"]["raw"]) == (0, "CERTIFIED", 1000.0)
+    assert v["detail"].endswith("CERTIFIED, MQS 1000/1000, A+") and "100.0" not in v["detail"]
+    assert v["coverage"]["exercised"]["cells_run"] == 1 and "openvino-int8 (format)" in " ".join(
+        v["coverage"]["not_exercised"])
     assert json.loads((tmp_path / "score.json").read_text()) == v
     code, v = run("score", blocked)
     assert (code, v["decision"], v["failure_class"]) == (1, "BLOCKED", "GATEWAY_FAILED")
@@ -83,7 +86,7 @@ def test_report_export_sync_tickets_pipeline(tmp_path):
     code, v = run("export-csv", "--evidence", ev, "--csv", str(csv_path))
     assert code == 0 and csv_path.is_file()
     code, v = run("sync-readme", "--csv", str(csv_path), "--readme", str(readme))
-    assert code == 0 and "| fixture:trained-llama |" in readme.read_text()
+    assert code == 0 and "| fixture\\:trained\\-llama |" in readme.read_text()
     code, v = run("tickets", ev, "--output", str(tmp_path / "tickets"))
     assert code == 0 and list(v["outputs"]) == ["other"]
 
@@ -102,12 +105,39 @@ def test_lock_then_check_then_edit_is_exit_1(tmp_path):
     pb = tmp_path / "pb" / "smoke.yaml"
     pb.parent.mkdir()
     pb.write_text("tier: smoke\n")
-    code, _ = run("lock-playbooks", str(pb.parent))
-    assert code == 0
-    assert run("check-lock", str(pb))[0] == 0
+    out = str(tmp_path / "out")
+    code, v = run("lock-playbooks", str(pb.parent), "--output", out)
+    assert code == 0 and v["outputs"]["lock"] == str(tmp_path / "out" / "playbooks.lock.json")
+    assert run("check-lock", str(pb), "--output", out)[0] == 0
     pb.write_text("tier: deep\n")
-    code, v = run("check-lock", str(pb))
-    assert code == 1 and v["failure_class"] == "INTEGRITY_MISMATCH"
+    code, v = run("check-lock", str(pb), "--output", out)
+    assert code == 1 and v["failure_class"] == "INTEGRITY_MISMATCH" and "pb/smoke.yaml changed" in v["detail"]
+
+
+def test_check_lock_names_a_changed_tier_template(tmp_path):
+    import shutil
+    skill = tmp_path / "skill"
+    shutil.copytree(ROOT / "skills" / "model-certification", skill, ignore=shutil.ignore_patterns("vendor"))
+    pb = tmp_path / "pb" / "m.yaml"
+    pb.parent.mkdir()
+    pb.write_text("name: m\nmodel: {fixture: trained-llama}\nmodel_family: llama\ntier: mvp\n")
+    out = str(tmp_path / "out")
+    assert run("lock-playbooks", str(pb.parent), "--output", out, "--skill-dir", str(skill))[0] == 0
+    assert run("check-lock", str(pb), "--output", out, "--skill-dir", str(skill))[0] == 0
+    t = skill / "playbooks" / "templates" / "mvp.yaml"
+    t.write_text(t.read_text().replace("reference: {enabled: true}", "reference: {enabled: false}"))
+    code, v = run("check-lock", str(pb), "--output", out, "--skill-dir", str(skill))
+    assert code == 1 and "templates/mvp.yaml" in v["detail"] and "m.yaml" not in v["detail"].split("in ")[0]
+
+
+def test_lock_playbooks_never_writes_into_the_skill_pack(tmp_path):
+    pack = ROOT / "skills" / "model-certification" / "playbooks"
+    before = (pack / "playbooks.lock.json").read_bytes()
+    code, v = run("lock-playbooks", str(pack / "models"), "--lock", str(pack / "playbooks.lock.json"))
+    assert code == 2 and "inside the skill pack" in v["detail"]
+    code, v = run("lock-playbooks", str(pack / "models"), "--output", str(pack / "models"))
+    assert code == 2
+    assert (pack / "playbooks.lock.json").read_bytes() == before
 
 
 def test_bad_arguments_are_exit_2():

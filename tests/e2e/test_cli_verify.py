@@ -147,3 +147,27 @@ def test_a_stage_that_exceeds_its_timeout_is_killed_and_still_yields_a_verdict(t
     v = verdict_of(p)
     assert p.returncode == 1 and v["failure_class"] == "TIMEOUT", v["detail"]
     assert v["e2e_passed"] is False and seconds < 30
+
+
+def _header_only_checkpoint(src: Path, dst: Path, rows: int, cols: int) -> Path:
+    """A copy of ``src`` (config, tokenizer) whose safetensors header claims one rows x cols f32 tensor:
+    the estimate reads headers only, so nothing that large is ever written or loaded."""
+    import shutil
+    import struct
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.safetensors*", "*.bin"))
+    header = json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [rows, cols],
+                                                        "data_offsets": [0, rows * cols * 4]}}).encode()
+    (dst / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    return dst
+
+
+def test_a_verification_that_cannot_fit_in_memory_is_refused_before_anything_runs(tmp_path):
+    big = _header_only_checkpoint(fixtures.hf_model("llama"), tmp_path / "huge", 1_000_000, 100_000)  # 100 B
+    p, s = run(["--model", big, "--output", tmp_path / "out"])
+    v = verdict_of(p)
+    assert p.returncode == 1 and v["failure_class"] == "RESOURCE_EXHAUSTED", v["detail"]
+    assert "nothing was run" in v["detail"] and "100.00 B parameters" in v["detail"]
+    estimate = json.loads(v["evidence"]["estimate"])
+    assert estimate["params"] == 100_000_000_000 and estimate["estimated_peak_bytes"] > estimate["available_bytes"]
+    assert not (tmp_path / "out" / "ir").exists()  # no export was started
+    assert json.loads((tmp_path / "out" / "verify_result.json").read_text())["failure_class"] == "RESOURCE_EXHAUSTED"

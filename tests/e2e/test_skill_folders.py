@@ -112,21 +112,24 @@ def test_the_mqs_score_runs_from_a_copied_skill_with_only_jsonschema(light_pytho
     assert schema_errors("certify-verdict", v) == []
 
 
-@pytest.mark.parametrize("skill,script,args,gate", [
-    ("day0-release", "gate_ptq.py", ["--recipe", "int8_asym", "--checkpoint", "ir", "--source", "src"], "gate-ptq"),
+@pytest.mark.parametrize("skill,script,args,gate,schema", [
+    ("day0-release", "gate_ptq.py", ["--recipe", "int8_asym", "--checkpoint", "ir", "--source", "src"], "gate-ptq",
+     "ptq-verdict"),
     ("day0-release", "day0_release.py", ["--model", "m", "--recipe", "int8_asym", "--workspace", "ws"],
-     "release-decision"),
+     "release-decision", "release-report"),
     ("model-certification", "certify.py", ["--playbook", "playbooks/models/trained-llama-smoke.yaml", "--dry-run"],
-     "certify-run"),
-    ("verify-conversion", "verify_conversion.py", ["--model", "m"], "verify-conversion"),
+     "certify-run", "certify-verdict"),
+    ("verify-conversion", "verify_conversion.py", ["--model", "m"], "verify-conversion", "verify-result"),
 ])
-def test_a_heavy_script_without_the_engine_says_how_to_install_it(light_python, tmp_path, skill, script, args, gate):
+def test_a_heavy_script_without_the_engine_says_how_to_install_it(light_python, tmp_path, skill, script, args, gate,
+                                                                   schema):
     python, env = light_python
     folder = copy_skill(skill, tmp_path)
     code, v = run(python, folder / "scripts" / script, *args, env=env, cwd=folder)
     assert code == 2 and v["failure_class"] == "USER_CONFIG_ERROR" and v["gate"] == gate
     assert "pip install" in v["detail"] and "scripts/setup.sh" in v["detail"]
-    assert schema_errors("envelope", v) == []
+    # the command module is in the copy: the install verdict is valid against the command's own schema
+    assert schema_errors(schema, v) == []
 
 
 def test_a_copied_certification_skill_reads_its_own_edited_templates(tmp_path):

@@ -11,10 +11,13 @@ from modelgate.certify.runner import run_playbook
 pytestmark = pytest.mark.integration
 
 
-def _run(tmp_path, doc, **kw):
+def _run(tmp_path, doc, floors=True, **kw):
+    """Run a playbook written by the test. ``floors=False``: a narrowed matrix that tests the runner's
+    mechanics (crash, hang, stop policies, serve), which the tier floors refuse in a real playbook."""
     path = tmp_path / f"{doc['name']}.yaml"
     path.write_text(yaml.safe_dump(doc))
-    return run_playbook(P.load_playbook(path), tmp_path / "out", allow_unlocked=True, progress=False, **kw)
+    return run_playbook(P.load_playbook(path, enforce_floors=floors), tmp_path / "out", allow_unlocked=True,
+                        progress=False, **kw)
 
 
 def _records(summary):
@@ -52,6 +55,19 @@ def test_smoke_checks_all_five_contract_invariants_on_the_fp32_ir(smoke):
         assert got[f"F-CONTRACT-I{i}-001"] == "Corroborated"
 
 
+def test_smoke_records_the_precision_each_cell_ran_at_and_the_hash_of_what_it_read(smoke):
+    import json
+    from pathlib import Path
+    ev = json.loads(Path(smoke["evidence"]).read_text())
+    ran = [r for r in ev["records"] if r["outcome"] != "Skipped" and r["check"] in ("F-LOAD-001", "F-STAB-CELL-001")]
+    by_format = {}
+    for r in ran:
+        by_format.setdefault(r["cell"]["format"], set()).add(r["metrics"].get("inference_precision"))
+    assert by_format == {"safetensors": {"f32"}, "openvino-fp32": {"f32"}}  # fp32 is an identity check in f32
+    assert set(ev["inputs"]) == {"templates/smoke.yaml", "playbook.schema.json", "data/color_facts.json"}
+    assert ev["model"] == "fixture:trained-llama" and ev["model_source"]["kind"] == "fixture"
+
+
 @pytest.mark.parametrize("fault", ["scaled_head", "permuted_rows"])
 def test_a_broken_openvino_export_is_blocked_by_i1(tmp_path, fault):
     """The fp32 export corrupted by the verify engineer's fault injector: tensor names intact (I-2
@@ -77,11 +93,12 @@ def test_crash_and_hang_cells_become_crashed_and_timeout_evidence(tmp_path):
            "matrix": {"formats": ["openvino-fp32"], "devices": ["CPU", "NPU"], "modalities": ["run"]},
            "scenarios": [{"name": "crash", "kind": "selftest", "fault": "crash"},
                          {"name": "hang", "kind": "selftest", "fault": "hang", "timeout_ms": 1500}]}
-    s = _run(tmp_path, doc, workers=2)
+    s = _run(tmp_path, doc, floors=False, workers=2)
     recs = {r["id"]: r for r in _records(s)}
     crash = recs["openvino-fp32/CPU/run/crash@cell"]
     assert crash["outcome"] == "Crashed", crash["reason"]
-    assert recs["openvino-fp32/CPU/run/hang@cell"]["outcome"] == "Timeout"
+    hang = recs["openvino-fp32/CPU/run/hang@cell"]
+    assert hang["outcome"] == "Timeout" and "timeout of 1500 ms" in hang["reason"]
     assert recs["openvino-fp32/NPU/run/prompts@cell"]["outcome"] == "Skipped"  # absent device: never a pass
     assert s["score"]["status"] == "BLOCKED" and s["score"]["penalties"]
 
@@ -93,7 +110,7 @@ def test_stop_on_first_and_fail_fast_skip_the_cells_after_a_failure(tmp_path, po
            "matrix": {"formats": ["openvino-fp32"], "devices": ["CPU"], "modalities": ["run"]},
            # replaces the template's first scenario, so the crash runs first
            "scenarios": [{"name": "prompts", "kind": "selftest", "fault": "crash"}]}
-    s = _run(tmp_path, doc)
+    s = _run(tmp_path, doc, floors=False)
     skipped = [r for r in _records(s) if r["outcome"] == "Skipped"]
     assert s["stopped_by"] == "openvino-fp32/CPU/run/prompts@cell"
     assert len(skipped) >= 2 and all(policy in r["reason"] for r in skipped)
@@ -198,10 +215,11 @@ def genai_endpoint():
 def test_serve_cells_query_the_configured_endpoint_and_are_judged_by_the_oracles(tmp_path, genai_endpoint):
     doc = {"name": "served", "model": {"fixture": "trained-llama"}, "model_family": "llama", "tier": "smoke",
            "serve": {"endpoint": genai_endpoint, "model": "trained-llama"},
-           "matrix": {"formats": ["openvino-fp32"], "devices": ["CPU"], "modalities": ["serve"]},
+           # run too: the template's determinism scenario runs only there (a scenario running nowhere is refused)
+           "matrix": {"formats": ["openvino-fp32"], "devices": ["CPU"], "modalities": ["run", "serve"]},
            "scenarios": [{"name": "prompts", "kind": "prompts", "prompts": ["the color of sky is"]},
                          {"name": "edge", "kind": "edge", "prompts": ["a"]}]}
-    recs = {r["id"]: r for r in _records(_run(tmp_path, doc, workers=1))}
+    recs = {r["id"]: r for r in _records(_run(tmp_path, doc, floors=False, workers=1))}
     assert recs["openvino-fp32/CPU/serve/prompts@serve"]["outcome"] == "Corroborated"
     assert recs["openvino-fp32/CPU/serve/prompts@degenerate-0"]["output"] is not None
     assert recs["openvino-fp32/CPU/serve/edge@edge-0"]["outcome"] == "Corroborated"

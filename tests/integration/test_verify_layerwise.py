@@ -94,3 +94,13 @@ def test_config_constants_of_good_exports_match_their_config_in_every_format():
             assert found["eps"]["judged"] and found["eps"]["mismatched"] == 0, (arch, wf, found["eps"])
             rotary = found["rotary"]
             assert (rotary["judged"] and rotary["mismatched"] == 0) if "llama" in arch else not rotary["judged"]
+
+
+@pytest.mark.parametrize("arch", ["gpt2-deep", "gpt2", "llama", "bert-deep"])
+def test_the_token_embedding_is_the_table_indexed_by_input_ids_even_when_a_position_table_is_larger(arch):
+    from modelgate.openvino import integrity
+    ir = export_cached(fixtures.hf_model(arch), "fp16")
+    config = json.loads((ir / "config.json").read_text())
+    shapes = integrity.ir_shapes(str(ir / "openvino_model.xml"))
+    assert shapes["embedding_rows"] == config["vocab_size"]  # gpt2-deep: 512 positions, 320 tokens
+    assert integrity.config_vs_ir(config, shapes, causal_lm=arch != "bert-deep") == []

@@ -235,8 +235,6 @@ NAMED = ("rotary_x1.5", "rotary_lowest_x1.5", "scale_x1.25", "mlp_noise", "head_
 
 def apply_named(d: Draw, good_ir: str | Path, dst: str | Path, cat: list, head_dim: int) -> Path:
     """``apply`` plus the two fixed operations of the named faults."""
-    import numpy as np
-
     if d.op not in ("scale_last", "zero_head_inputs"):
         return apply(d, good_ir, dst, cat, head_dim)
     ir = ir_edit.copy_ir(good_ir, dst)

@@ -171,11 +171,22 @@ def summarize(rows: list[dict], good: list[dict]) -> dict:
     faults = [r for r in applied if r["oracle"]["fault"]]
     caught = [r for r in faults if r["caught"]]
     localizable = [r for r in caught if "drawn_layer" in r and isinstance(r.get("first_divergent_layer"), int)]
+    same = sum(1 for r in localizable if r["first_divergent_layer"] == r["drawn_layer"])
     return {"draws": len(rows), "applied": len(applied), "faults": len(faults), "caught": len(caught),
             "catch_rate": (len(caught) / len(faults)) if faults else None,
             "missed": [r["label"] for r in faults if not r["caught"]],
             "non_faults": len(applied) - len(faults),
             "non_faults_flagged": sum(1 for r in applied if not r["oracle"]["fault"] and r["caught"]),
-            "first_divergent_is_drawn_layer": f"{sum(1 for r in localizable if r['first_divergent_layer'] == r['drawn_layer'])}"
-                                              f"/{len(localizable)}",
-            "good_exports": len(good), "good_rejected": [g["cell"] for g in good if not g["pass"]]}
+            "first_divergent_is_drawn_layer": f"{same}/{len(localizable)}",
+            "by_role": by_role(faults), "good_exports": len(good),
+            "good_rejected": [g["cell"] for g in good if not g["pass"]]}
+
+
+def by_role(faults: list[dict]) -> dict:
+    """Faults and catches per drawn tensor role (the fault's class)."""
+    out: dict = {}
+    for r in faults:
+        role = out.setdefault(r["draw"]["role"], {"faults": 0, "caught": 0})
+        role["faults"] += 1
+        role["caught"] += bool(r["caught"])
+    return out

@@ -28,8 +28,8 @@ def test_table_is_written_between_the_markers_and_nothing_else_changes(tmp_path,
     assert res == {"rows": 2, "changed": True, "path": str(readme)}
     assert text.startswith(BEFORE + START + "\n| Model |") and text.endswith(END + AFTER)
     assert "old table" not in text
-    assert "| org/good | llama |  | CERTIFIED | 1000.0 | A+ | smoke | pass | pass | pass | pass | pass |" in text
-    assert "| org/legacy |" in text and "QUARANTINED" in text
+    assert "| org\\/good | llama |  | CERTIFIED | 1000/1000 | A\\+ | smoke | pass | pass | pass | pass | pass |" in text
+    assert "| org\\/legacy |" in text and "QUARANTINED" in text
 
 
 def test_sync_is_idempotent(tmp_path, registry):
@@ -60,7 +60,7 @@ def test_model_strings_cannot_break_the_table_or_inject_html_or_markers():
     assert len(lines) == 3
     assert lines[2].count(" | ") == lines[0].count(" | ")
     assert "<script>" not in table and END not in table and "evil\\|id" in table
-    assert "12.5 (ov_int8_cpu)" in table
+    assert "12\\.5 \\(ov\\_int8\\_cpu\\)" in table
 
 
 def test_an_empty_registry_renders_a_placeholder_row():
@@ -74,3 +74,27 @@ def test_missing_registry_or_readme_is_an_input_error(tmp_path, registry):
     readme.write_text(START + END)
     with pytest.raises(GateInputError):
         sync_readme(readme, tmp_path / "nope.csv")
+
+
+HOSTILE = ["[x](http://evil.example/a)", "![i](http://evil.example/i.png)", "a|b|c", "`rm -rf /`",
+           "<script>x()</script>",
+           "line\nbreak", "<http://evil.example>", "see www.evil.example", "**bold** _it_", "# heading", "- item",
+           "&lt;not an entity&gt;", "\\|", "[ref]: http://evil.example"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_model_names_stay_inert_text_in_the_rendered_table(name):
+    """The README injection: a model id like [x](http://...) became a live link."""
+    from markdown_it import MarkdownIt
+
+    table = render_table([{"model_id": name, "family": name, "status": "CERTIFIED", "mqs_score": "1000.0",
+                           "grade": "A+", "g0": "true"}])
+    html = MarkdownIt("commonmark").enable("table").render("intro\n\n" + table + "\n")
+    assert "<a " not in html and "<img" not in html and "<script" not in html and "<strong" not in html
+    assert "<em" not in html and "<code" not in html and "<h1" not in html and "<li" not in html
+    assert html.count("<tr>") == 2 and html.count("<td>") == html.count("<th>")  # one row, no cell split or lost
+    cells = html.split("<tbody>")[1]
+    import html as H
+    assert H.unescape(cells).count(" ".join(name.split())) == 2  # model and family cells, verbatim text
+    for bare in ("http:", "www."):
+        assert bare not in table  # GitHub's autolinker finds bare URLs in raw text; escaped they no longer match

@@ -182,3 +182,63 @@ def test_any_values_round_trip_byte_exact_through_an_update(tmp_path_factory, ro
     _, back = read_registry(path)
     for i, r in enumerate(rows):
         assert {k: back[i][k] for k in r} == r
+
+
+# --- issue 14: registry identity by a stable id
+
+def _hf_folder(path, config: str, weights: bytes):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(config)
+    (path / "model.safetensors").write_bytes(weights)
+    return path
+
+
+def _path_doc(tmp_path, ref="../model"):
+    return {"model": {"path": ref}, "_path": str(tmp_path / "pb" / "p.yaml")}
+
+
+def test_two_different_models_under_the_same_path_get_different_ids(tmp_path):
+    """For path: models the key used to be the path as written, so two models under ../model shared a row."""
+    from modelgate.certify.playbook import model_identity
+
+    folder = tmp_path / "model"
+    a = model_identity(_path_doc(tmp_path), _hf_folder(folder, '{"a": 1}', b"weights-A"))
+    b = model_identity(_path_doc(tmp_path), _hf_folder(folder, '{"a": 1}', b"weights-B"))  # same config, new weights
+    c = model_identity(_path_doc(tmp_path), _hf_folder(folder, '{"a": 2}', b"weights-A"))
+    assert len({a["id"], b["id"], c["id"]}) == 3
+    assert a["id"].startswith("path:model@") and a["ref"] == "../model" and len(a["sha256"]) == 64
+
+
+def test_the_same_model_moved_or_renamed_keeps_its_hash(tmp_path):
+    from modelgate.certify.playbook import model_identity
+
+    a = model_identity(_path_doc(tmp_path), _hf_folder(tmp_path / "x" / "llm", "{}", b"w"))
+    b = model_identity(_path_doc(tmp_path, "../y/llm"), _hf_folder(tmp_path / "y" / "llm", "{}", b"w"))
+    assert a["id"] == b["id"] and a["sha256"] == b["sha256"]
+
+
+def test_hub_and_fixture_ids_are_unchanged_and_given_irs_join_the_id(tmp_path):
+    from modelgate.certify.playbook import model_identity
+
+    assert model_identity({"model": {"hf_id": "org/name"}}, tmp_path)["id"] == "org/name"
+    assert model_identity({"model": {"fixture": "llama"}}, tmp_path)["id"] == "fixture:llama"
+    ir = tmp_path / "ir"
+    ir.mkdir()
+    (ir / "openvino_model.xml").write_text("<net/>")
+    (ir / "openvino_model.bin").write_bytes(b"\0" * 8)
+    got = model_identity({"model": {"hf_id": "org/name"}}, tmp_path, {"openvino-int8": ir})
+    assert got["id"].startswith("org/name+openvino-int8@") and "openvino-int8" in got["ir_sha256"]
+
+
+def test_rows_of_two_path_models_stay_apart_and_a_legacy_path_row_is_kept_not_overwritten(tmp_path):
+    path = tmp_path / "m.csv"
+    update_registry(path, {"model_id": "../model", "status": "CERTIFIED", "mqs_score": "990.0"})  # an old row
+    for digest in ("1" * 16, "2" * 16):
+        doc = full_marks(model=f"path:model@{digest}",
+                         model_source={"id": f"path:model@{digest}", "kind": "path", "ref": "../model"})
+        from modelgate.certify.registry import legacy_key
+        res = update_registry(path, evidence_row(doc), legacy_key(doc))
+        assert res["legacy_rows"] == ["../model"]
+    rows = {r["model_id"]: r for r in _rows(path)}
+    assert set(rows) == {"../model", "path:model@" + "1" * 16, "path:model@" + "2" * 16}
+    assert rows["../model"]["mqs_score"] == "990.0"

@@ -40,14 +40,17 @@ def test_reports_are_written_to_the_three_paths(written):
 
 def test_html_escapes_model_output(doc):
     page = render_html(doc, score(doc))
-    assert "<script>" not in page and "<img" not in page
+    assert "<script>alert" not in page and "<img" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
 
 
 def test_html_is_self_contained(doc):
     page = render_html(doc, score(doc))
-    assert not re.search(r"<(script|link|iframe|img)\b", page, re.I)
-    assert not re.search(r"<[a-z]+[^>]*\b(src|href)\s*=", page, re.I)
+    assert not re.search(r"<(link|iframe|img|object|embed)\b", page, re.I)
+    assert not re.search(r"<[a-z]+[^>]*\bsrc\s*=", page, re.I)
+    assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', page))  # in-page anchors only
+    assert page.count("<script>") == 1  # the filter, inline
+    assert "default-src 'none'" in page  # the page may not load anything, even if an escape were missed
     assert "<style>" in page and page.lstrip().startswith("<!DOCTYPE html>")
 
 
@@ -112,7 +115,8 @@ def test_reports_refuse_a_score_of_other_evidence(doc, tmp_path):
 def test_reports_show_the_same_numbers_as_the_score(doc, written):
     s = score(doc)
     md = Path(written["markdown"]).read_text()
-    assert f"MQS {s['raw']:.1f} / 1000" in md and s["status"] in md
+    assert f"MQS {round(s['raw'], 1):g}/1000, {s['grade']}" in md and s["status"] in md
+    assert "normalized" not in md and f"{s['normalized']:.1f}" not in md  # one scale for people
     props = {p.get("name"): p.get("value") for p in ET.parse(written["junit"]).getroot().iter("property")}
     assert props["mqs.status"] == s["status"] and float(props["mqs.raw"]) == s["raw"]
 
@@ -122,3 +126,82 @@ def test_reports_of_an_unfinished_run_say_it_is_incomplete(tmp_path):
     paths = write_reports(doc, None, tmp_path)
     assert "incomplete run" in Path(paths["html"]).read_text()
     ET.parse(paths["junit"])
+
+
+# --- issue 14: escaping by context, and a report built for triage
+
+HOSTILE = ('[x](http://evil.example) | `tick` <b>bold</b> <script>alert(1)</script>\n# heading\n'
+           '![img](http://evil.example/i.png) www.evil.example & "quotes" \'single\' ]]> \x1b')
+
+
+@pytest.fixture()
+def hostile():
+    d = full_marks(model=HOSTILE, model_family=HOSTILE, playbook_lock="verified")
+    d["host"]["hostname"] = HOSTILE
+    d["records"].append(record("QUAL", "Falsified", gateway="G4", output=HOSTILE, expected=HOSTILE + " blue",
+                               reason=HOSTILE, hypothesis=HOSTILE, failure_class="DEGENERATE_OUTPUT"))
+    return d
+
+
+def test_hostile_strings_are_inert_in_the_html_report(hostile):
+    import html as H
+    page = render_html(hostile, score(hostile))
+    for tag in ("<b>bold", "<script>alert", "<img", "<a href=\"http"):
+        assert tag not in page
+    assert H.escape("<script>alert(1)</script>") in page
+
+
+def test_hostile_strings_are_inert_in_the_markdown_report(hostile):
+    from markdown_it import MarkdownIt
+    md = render_markdown(hostile, score(hostile))
+    rendered = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<a " not in rendered and "<img" not in rendered and "<script" not in rendered
+    assert "<strong>bold" not in rendered and "<b>" not in rendered
+    assert rendered.count("<h1>") == 1  # the injected "# heading" stays text
+    assert "http:" not in md.split("```")[0]  # no bare URL for an autolinker outside the fences
+
+
+def test_hostile_strings_round_trip_through_junit_xml(hostile):
+    text = render_junit(hostile, score(hostile))
+    root = ET.fromstring(text.split("?>", 1)[1])
+    assert HOSTILE.replace("\x1b", "\ufffd") in root.get("name")
+    failure = next(c for c in root.iter("failure") if c.get("type") == "DEGENERATE_OUTPUT")
+    assert failure.get("message") == HOSTILE.replace("\x1b", "\ufffd")
+    JUnitXml.fromstring(text.encode())
+
+
+def test_html_puts_the_verdict_and_failed_gateways_first_then_failures_grouped(hostile):
+    hostile["records"].append(record("REGR", "Falsified", gateway="G4", cell={
+        "format": "openvino-int4", "device": "GPU", "modality": "chat", "scenario": "color-facts"}))
+    hostile["records"].append(record("PERF", "Falsified", reason="0.5 tokens/s"))
+    page = render_html(hostile, score(hostile))
+    order = [page.index(x) for x in ('id="verdict"', "Failed gateways", 'id="failures"', 'id="gw-G4"',
+                                     "openvino-fp32 \u00b7 CPU \u00b7 run", "openvino-int4 \u00b7 GPU \u00b7 chat",
+                                     'id="gw-none"', 'id="summary"', 'id="records"')]
+    assert order == sorted(order)
+    first = page[page.index('id="failure-1"'):]
+    assert "Hypothesis:" in first and "Reason:" in first and "<del>" in first or "<ins>" in first
+    assert "Metrics:" in first
+
+
+def test_expected_and_actual_output_are_diff_highlighted():
+    from modelgate.certify.reports import diff_html
+    left, right = diff_html("the sky is blue", "the sky is <green>")
+    assert "<del>" in left and "<ins>" in right and "&lt;green&gt;" in right and "the sky is " in right
+
+
+def test_no_minus_zero_penalty_anywhere(doc):
+    clean = full_marks()
+    s = score(clean)
+    for text in (render_html(clean, s), render_markdown(clean, s)):
+        assert not re.search(r"(?<![\w-])-0(?![\d.])", text)
+        assert "Penalties: none" in text
+
+
+def test_a_gateway_without_evidence_says_why_its_cells_were_skipped():
+    doc = full_marks()
+    doc["records"] = [r for r in doc["records"] if r["gateway"] != "G2"]
+    doc["records"].append(record("QUAL", "Skipped", gateway="G2", reason="device GPU not present on this host"))
+    page = render_html(doc, score(doc))
+    section = page[page.index('id="gw-G2"'):page.index('id="summary"')]
+    assert "no executed evidence" in section and "device GPU not present on this host" in section

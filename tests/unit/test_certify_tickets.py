@@ -43,7 +43,7 @@ def test_gateway_ticket_lists_exactly_its_failed_records():
     body = render_tickets(doc, s)["G4"]
     for rid in s["gateways"]["G4"]["failed_records"]:
         assert f"({rid})" in body
-    assert body.startswith("# G4 output quality gateway failed for fixture:trained-llama (smoke)")
+    assert body.startswith("# G4 output quality gateway failed for fixture\\:trained\\-llama (smoke)")
     assert "DEGENERATE_OUTPUT" in body
 
 

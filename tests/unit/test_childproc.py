@@ -12,6 +12,14 @@ def test_child_return_value_comes_back():
 def test_a_hanging_child_is_killed_and_reported_as_timeout():
     r = childproc.run_function("childproc_targets:sleep_for", {"seconds": 30}, timeout=2)
     assert not r.ok and r.failure_class == "TIMEOUT" and r.seconds < 15
+    assert "exceeded 2000 ms" in r.detail
+
+
+def test_a_sub_second_timeout_is_reported_in_milliseconds_not_as_zero_seconds():
+    r = childproc.run_function("childproc_targets:sleep_for", {"seconds": 30}, timeout=0.05)
+    assert r.failure_class == "TIMEOUT" and "exceeded 50 ms" in r.detail and "0s" not in r.detail
+    r = childproc.run_command([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.05)
+    assert r.failure_class == "TIMEOUT" and "exceeded 50 ms" in r.detail
 
 
 def test_a_child_that_aborts_is_a_plugin_crash_not_a_hang():

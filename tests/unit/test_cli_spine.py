@@ -1,5 +1,6 @@
 """The CLI spine: every command parses, runs and emits one way; errors are verdicts; people at a terminal
 get a short summary on stderr while stdout stays one JSON verdict."""
+import argparse
 import io
 import json
 import os
@@ -19,10 +20,13 @@ from tests.support.source_scan import imported_modules
 REPO = Path(__file__).resolve().parents[2]
 
 
+G = Command("g", "a test gate", schema="envelope")
+
+
 def test_run_gate_turns_an_unexpected_exception_into_an_unknown_verdict(capsys):
     def body():
         raise ZeroDivisionError("boom")
-    code = run_gate("g", body)
+    code = run_gate(G, body)
     out = json.loads(capsys.readouterr().out)
     assert code == 2 and out["failure_class"] == "UNKNOWN" and "ZeroDivisionError: boom" in out["detail"]
 
@@ -34,7 +38,7 @@ def test_argument_errors_become_a_user_config_verdict(capsys):
     def body():
         parser.parse_args(["--n", "x"])
         return Outcome(c.make_verdict("g", passed=True, detail="ok"))
-    code = run_gate("g", body)
+    code = run_gate(G, body)
     out = json.loads(capsys.readouterr().out)
     assert code == 2 and out["failure_class"] == "USER_CONFIG_ERROR"
 
@@ -46,7 +50,7 @@ def test_argument_errors_become_a_user_config_verdict(capsys):
 def test_a_gate_error_carries_its_exit_code_into_the_verdict(capsys, error, code):
     def body():
         raise error
-    assert run_gate("g", body) == code
+    assert run_gate(G, body) == code
     out = json.loads(capsys.readouterr().out)
     assert out["exit_code"] == code and out["failure_class"] == error.failure_class and out["detail"] == error.detail
 
@@ -54,15 +58,15 @@ def test_a_gate_error_carries_its_exit_code_into_the_verdict(capsys, error, code
 def test_a_missing_module_is_an_install_verdict_not_a_traceback(capsys):
     def body():
         import modelgate_no_such_module  # noqa: F401
-    assert run_gate("g", body) == 2
+    assert run_gate(G, body) == 2
     out = json.loads(capsys.readouterr().out)
     assert out["failure_class"] == "USER_CONFIG_ERROR" and "pip install" in out["detail"]
     assert "modelgate_no_such_module" in out["detail"]
 
 
-def test_the_body_returns_the_verdict_its_schema_and_where_to_write_it(tmp_path, capsys):
+def test_the_body_returns_the_verdict_and_where_to_write_it(tmp_path, capsys):
     verdict = c.make_verdict("g", passed=True, detail="ok")
-    assert run_gate("g", lambda: Outcome(verdict, "envelope", tmp_path / "v.json")) == 0
+    assert run_gate(G, lambda: Outcome(verdict, output=tmp_path / "v.json")) == 0
     written = json.loads((tmp_path / "v.json").read_text())
     assert written == json.loads(capsys.readouterr().out)
     # the emitted verdict is stamped with the run's facts the pure verdict left out
@@ -72,7 +76,8 @@ def test_the_body_returns_the_verdict_its_schema_and_where_to_write_it(tmp_path,
 def test_an_error_verdict_goes_where_the_command_says_errors_go(tmp_path, capsys):
     def body():
         raise c.GateInputError("USER_CONFIG_ERROR", "no model")
-    assert run_gate("g", body, error_output=lambda: tmp_path / "err.json") == 2
+    cmd = Command("g", "g", schema="envelope", error_output=lambda args: tmp_path / "err.json")
+    assert run_gate(cmd, body, argparse.Namespace()) == 2
     assert json.loads((tmp_path / "err.json").read_text())["detail"] == "no model"
 
 
@@ -80,7 +85,7 @@ def test_make_verdict_is_pure_and_emit_stamps_versions_and_the_triage_next_actio
     v = c.make_verdict("g", passed=False, failure_class="FIDELITY_REGRESSION", detail="x")
     assert v["versions"] == {} and v["next_action"] == ""
     out = io.StringIO()
-    c.emit(v, stream=out)
+    c.emit(v, "envelope", stream=out)
     emitted = json.loads(out.getvalue())
     assert emitted["versions"] == c.versions()
     assert emitted["next_action"] == c.triage_hint("FIDELITY_REGRESSION") != ""
@@ -89,14 +94,115 @@ def test_make_verdict_is_pure_and_emit_stamps_versions_and_the_triage_next_actio
 def test_a_reader_that_closed_stdout_ends_the_command_without_a_traceback(capsys):
     def body():
         raise BrokenPipeError(32, "Broken pipe")
-    assert run_gate("g", body) == 1
+    assert run_gate(G, body) == 1
     out = capsys.readouterr()
     assert out.out == "" and "Traceback" not in out.err
 
 
 def test_a_tool_body_that_returns_an_int_prints_its_own_report(capsys):
-    assert run_gate("tool", lambda: 3) == 3
+    assert run_gate(G, lambda: 3) == 3
     assert capsys.readouterr().out == ""
+
+
+# --------------------------------------------------------------------------- the error path's design
+
+# a gate whose schema requires fields beyond the envelope (as every day0 gate's does)
+RUN = Command("gate-run", "r", schema="run-verdict", error_fields=lambda args, cls, detail: {"tasks": {}})
+
+
+def test_every_command_declares_the_schema_of_its_verdicts():
+    with pytest.raises(TypeError, match="declares no verdict schema"):
+        Command("x", "x", run=lambda args: 0)
+
+    def walk(cmd):
+        yield cmd
+        for child in cmd.children:
+            yield from walk(child)
+    for cmd in walk(ROOT):
+        c.load_schema(cmd.schema)  # it exists
+
+
+def test_an_error_verdict_is_built_from_the_gates_error_fields_and_valid_against_its_schema(capsys):
+    def body():
+        raise c.GateInputError("USER_CONFIG_ERROR", "run summary not found")
+    assert run_gate(RUN, body) == 2
+    v = json.loads(capsys.readouterr().out)
+    assert v["tasks"] == {} and v["detail"] == "run summary not found"
+    assert c.schema_errors("run-verdict", v) == []
+
+
+def test_regression_seed_an_error_verdict_that_breaks_its_schema_is_an_internal_bug_not_an_envelope(
+        capsys, monkeypatch):
+    # before: error verdicts that lacked the gate's fields were quietly validated against the envelope
+    monkeypatch.delenv(c.STRICT_VERDICTS_ENV, raising=False)
+    bare = Command("gate-run", "r", schema="run-verdict")  # no error fields: its error verdict lacks "tasks"
+
+    def body():
+        raise c.GateInputError("USER_CONFIG_ERROR", "run summary not found")
+    assert run_gate(bare, body) == 2
+    v = json.loads(capsys.readouterr().out)
+    assert v["failure_class"] == "UNKNOWN" and v["detail"].startswith("internal error")
+    assert "'tasks' is a required property" in v["detail"]
+
+
+def test_in_strict_mode_a_verdict_that_breaks_its_schema_fails_the_test_that_made_it(capsys, monkeypatch):
+    monkeypatch.setenv(c.STRICT_VERDICTS_ENV, "1")
+    with pytest.raises(c.VerdictSchemaError, match="tasks"):
+        run_gate(RUN, lambda: Outcome(c.make_verdict("gate-run", passed=True, detail="no tasks field")))
+    # it was still printed, as an UNKNOWN verdict valid against the gate's schema
+    v = json.loads(capsys.readouterr().out)
+    assert v["failure_class"] == "UNKNOWN" and c.schema_errors("run-verdict", v) == []
+
+
+def test_an_error_template_that_raises_is_reported_not_raised(capsys, monkeypatch):
+    monkeypatch.delenv(c.STRICT_VERDICTS_ENV, raising=False)
+
+    def broken(args, cls, detail):
+        raise KeyError("x")
+    cmd = Command("gate-run", "r", schema="run-verdict", error_fields=broken)
+    assert run_gate(cmd, _raiser(c.GateInputError("USER_CONFIG_ERROR", "bad"))) == 2
+    v = json.loads(capsys.readouterr().out)
+    assert v["failure_class"] == "UNKNOWN" and "internal error" in v["detail"]
+
+
+def _raiser(exc):
+    def body():
+        raise exc
+    return body
+
+
+@pytest.mark.parametrize("kind", ["text_file", "folder_named_json"])
+def test_regression_seed_output_at_an_existing_file_or_folder_is_a_verdict_not_a_traceback(tmp_path, capsys, kind):
+    ran = []
+    if kind == "text_file":
+        target = tmp_path / "notes.txt"
+        target.write_text("my notes")
+    else:
+        target = tmp_path / "v.json"
+        target.mkdir()
+    cmd = Command("gate-run", "r", lambda p: p.add_argument("--output"),
+                  lambda a: ran.append(1) or Outcome(c.make_verdict("gate-run", passed=True, detail="ok", tasks={}),
+                                                     output=a.output),
+                  schema="run-verdict", error_fields=lambda args, cls, detail: {"tasks": {}})
+    code = run_command(cmd, ["--output", str(target)])
+    v = json.loads(capsys.readouterr().out)
+    if kind == "text_file":  # refused before any work, the file untouched
+        assert code == 2 and v["failure_class"] == "USER_CONFIG_ERROR" and not ran
+        assert "existing file" in v["detail"] and target.read_text() == "my notes"
+    else:  # a folder takes the verdict under the gate's name
+        assert code == 0 and ran and json.loads((target / "gate_run_result.json").read_text())["pass"] is True
+    assert c.schema_errors("run-verdict", v) == []
+
+
+def test_a_verdict_that_cannot_be_written_is_printed_as_an_error_saying_so(tmp_path, capsys, monkeypatch):
+    def refuse(path, obj):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(c, "atomic_write_json", refuse)
+    code = run_gate(RUN, lambda: Outcome(c.make_verdict("gate-run", passed=True, detail="ok", tasks={}),
+                                         output=tmp_path / "v.json"))
+    v = json.loads(capsys.readouterr().out)
+    assert code == 2 and v["failure_class"] == "USER_CONFIG_ERROR" and "No space left" in v["detail"]
+    assert "(PASS)" in v["detail"] and c.schema_errors("run-verdict", v) == []
 
 
 # --------------------------------------------------------------------------- the root command
@@ -142,8 +248,8 @@ def test_a_command_declared_once_runs_the_same_as_a_subcommand_and_as_a_script(t
     def body(args):
         seen.append(args.word)
         return Outcome(c.make_verdict("echo", passed=True, detail=f"said {args.word}"))
-    echo = Command("echo", "say a word", lambda p: p.add_argument("--word", required=True), body)
-    root = Command("root", "r", children=(echo,))
+    echo = Command("echo", "say a word", lambda p: p.add_argument("--word", required=True), body, schema="envelope")
+    root = Command("root", "r", children=(echo,), schema="envelope")
     assert run_command(root, ["echo", "--word", "a"]) == 0
     assert run_command(echo, ["--word", "b"], prog="echo.py") == 0
     assert seen == ["a", "b"]
@@ -152,7 +258,8 @@ def test_a_command_declared_once_runs_the_same_as_a_subcommand_and_as_a_script(t
 def test_defaults_given_by_a_script_fill_an_option_the_user_did_not_give():
     got = []
     cmd = Command("x", "x", lambda p: p.add_argument("--skill-dir"),
-                  lambda a: got.append(a.skill_dir) or Outcome(c.make_verdict("x", passed=True, detail="ok")))
+                  lambda a: got.append(a.skill_dir) or Outcome(c.make_verdict("x", passed=True, detail="ok")),
+                  schema="envelope")
     run_command(cmd, [], defaults={"skill_dir": "/from/script"}, tty=False)
     run_command(cmd, ["--skill-dir", "/from/user"], defaults={"skill_dir": "/from/script"}, tty=False)
     assert got == ["/from/script", "/from/user"]

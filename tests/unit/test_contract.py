@@ -38,18 +38,39 @@ def test_non_finite_measurements_are_kept_as_strings_so_the_json_stays_strict():
     assert '"NaN"' in text and '"Infinity"' in text
 
 
-def test_schema_violation_is_replaced_by_an_unknown_verdict_not_written_as_is(tmp_path):
+def test_schema_violation_is_replaced_by_an_unknown_verdict_not_written_as_is(tmp_path, monkeypatch):
+    monkeypatch.delenv(c.STRICT_VERDICTS_ENV, raising=False)
     bad = c.make_verdict("g", passed=True, detail="ok")
     bad["checks"] = [{"name": "missing fields"}]
     out = io.StringIO()
-    code = c.emit(bad, output=tmp_path / "v.json", stream=out)
+    code = c.emit(bad, "envelope", output=tmp_path / "v.json", stream=out)
     written = json.loads((tmp_path / "v.json").read_text())
     assert code == 2 and written["failure_class"] == "UNKNOWN" and "schema" in written["detail"]
 
 
+def test_emit_names_its_schema_there_is_no_default():
+    with pytest.raises(TypeError):
+        c.emit(c.make_verdict("g", passed=True, detail="ok"))  # noqa - the missing schema is the point
+
+
 def test_emit_to_a_folder_names_the_file_after_the_gate(tmp_path):
-    c.emit(c.make_verdict("verify", passed=True, detail="ok"), output=tmp_path, stream=io.StringIO())
+    c.emit(c.make_verdict("verify", passed=True, detail="ok"), "envelope", output=tmp_path, stream=io.StringIO())
     assert (tmp_path / "verify_result.json").is_file()
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda d: (d / "notes.txt").write_text("x") and d / "notes.txt", "existing file"),
+    (lambda d: (d / "a").write_text("x") and d / "a" / "v.json", "existing file"),
+    (lambda d: (d / "x.json" / "gate_run_result.json").mkdir(parents=True) or d / "x.json", "is a folder"),
+    (lambda d: str(d / "a\x00b.json"), "not a usable path")])
+def test_an_output_that_cannot_take_a_verdict_is_named_before_any_work(tmp_path, make, fragment):
+    assert fragment in c.output_problem(make(tmp_path), "gate-run")
+
+
+def test_an_output_folder_or_a_new_json_path_can_take_a_verdict(tmp_path):
+    assert c.output_problem(tmp_path, "gate-run") is None
+    assert c.output_problem(tmp_path / "new" / "deeper" / "v.json", "gate-run") is None
+    assert c.output_problem(None, "gate-run") is None
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
@@ -60,7 +81,12 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
 
 
 @pytest.mark.parametrize("content,fragment", [(None, "not found"), ("{not json", "not valid JSON"),
-                                              ('{"a": NaN}', "not valid JSON")])
+                                              ('{"a": NaN}', "not valid JSON"),
+                                              ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+                                              ('{"t": {"x": 1, "x": 1}}', "duplicate key 'x'"),
+                                              ('{"a": 1e400}', "does not fit a 64-bit float"),
+                                              ('{"a": ' + "9" * 5000 + "}", "not valid JSON"),
+                                              ("[" * 100000 + "]" * 100000, "nested too deeply")])
 def test_read_json_rejects_missing_corrupt_and_nan_input(tmp_path, content, fragment):
     p = tmp_path / "in.json"
     if content is not None:
@@ -68,6 +94,16 @@ def test_read_json_rejects_missing_corrupt_and_nan_input(tmp_path, content, frag
     with pytest.raises(c.GateInputError) as err:
         c.read_json(p)
     assert err.value.failure_class == "USER_CONFIG_ERROR" and fragment in err.value.detail
+
+
+def test_regression_seed_a_json_file_with_a_key_twice_is_refused_not_read_as_its_last_value(tmp_path):
+    p = tmp_path / "run.json"
+    p.write_text('{"tasks": {"a": {"score": 0.1}}, "tasks": {"a": {"score": 0.9}}}')
+    with pytest.raises(c.GateInputError, match="duplicate key 'tasks'"):
+        c.read_json(p)
+    with pytest.raises(ValueError, match="does not fit a 64-bit float"):  # 400 digits: refused when read
+        c.loads_strict('{"a": ' + "9" * 400 + "}")
+    assert c.loads_strict('{"a": ' + "9" * 300 + "}")["a"] == int("9" * 300)  # within the float range
 
 
 def test_a_check_that_is_not_judged_must_say_why():

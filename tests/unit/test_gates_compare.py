@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelgate.contract import schema_errors
-from modelgate.gates.compare import evaluate_compare
+from modelgate.gates.compare import evaluate_compare, proportion_se_floor
+from modelgate.gates.paired import rule_of_three_floor
 
 
 def compare(b, c, **kw):
@@ -20,11 +21,20 @@ def compare(b, c, **kw):
 
 # --------------------------------------------------------------------------- decisions
 
-def test_equal_scores_with_tight_errors_accept():
+def test_equal_scores_accept_at_a_threshold_the_sample_resolves():
     b, c = pair(0.95, 0.95, stderr=0.001)
-    v = compare(b, c, threshold=0.01)
+    v = compare(b, c, threshold=0.03)
     assert (v["decision"], v["pass"], v["exit_code"], v["failure_class"]) == ("ACCEPT", True, 0, None)
     assert v["tasks"]["digits"]["stderr_source"] == "independent"
+    assert "ACCEPT" in v["coverage"]["summary"] and v["coverage"]["exercised"]["tasks"]["digits"]["samples"] == 450
+
+
+def test_a_reported_stderr_below_what_the_counts_allow_is_not_trusted():
+    # 450 samples at 95 % cannot resolve 1 point with independent errors, whatever stderr the file claims
+    b, c = pair(0.95, 0.95, stderr=0.001)
+    t = compare(b, c, threshold=0.01)["tasks"]["digits"]
+    assert t["decision"] == "INDETERMINATE"
+    assert t["stderr_diff"] >= math.hypot(proportion_se_floor(0.95, 450, 1.645), proportion_se_floor(0.95, 450, 1.645))
 
 
 def test_drop_beyond_threshold_is_regression_with_exit_1():
@@ -38,9 +48,9 @@ def test_regression_seed_drop_of_exactly_the_threshold_is_not_a_regression_throu
     # 0.90 - 0.89 == 0.010000000000000009 in binary floating point
     b, c = pair(0.90, 0.89, stderr=0.0)
     v = compare(b, c, threshold=0.01)
-    assert v["decision"] == "ACCEPT"
+    assert v["decision"] == "INDETERMINATE" and "sits on the threshold" in v["tasks"]["digits"]["reasons"][0]
     b, c = pair(90.0, 89.0, scale="percent", stderr=0.0)
-    assert compare(b, c, threshold=0.01)["decision"] == "ACCEPT"
+    assert compare(b, c, threshold=0.01)["decision"] == "INDETERMINATE"
 
 
 def test_drop_exactly_at_threshold_with_noise_is_indeterminate_without_a_sample_size():
@@ -54,18 +64,17 @@ def test_drop_just_beyond_tolerance_is_a_regression():
     assert compare(b, c, threshold=0.01)["decision"] == "REGRESSION"
 
 
-def test_small_sample_that_cannot_resolve_the_threshold_is_indeterminate_with_samples_needed():
-    b, c = pair(0.90, 0.90, stderr=0.02, n=100)
-    v = compare(b, c, threshold=0.01)
+@pytest.mark.parametrize("score,stderr", [(0.90, 0.02), (0.90, 0.05), (1.0, 0.0), (0.5, 0.001)])
+def test_small_sample_that_cannot_resolve_the_threshold_is_indeterminate_with_samples_needed(score, stderr):
+    b, c = pair(score, score, stderr=stderr, n=100)
+    v = compare(b, c, threshold=0.02)
     t = v["tasks"]["digits"]
     assert (v["decision"], v["failure_class"], v["exit_code"]) == ("INDETERMINATE", "INSUFFICIENT_POWER", 1)
-    # se_diff = 0.02*sqrt(2); need 1.645*se*sqrt(100/n') <= 0.01  ->  n' = 100*(1.645*0.028284/0.01)^2
-    expected = math.ceil(100 * (1.645 * math.hypot(0.02, 0.02) / 0.01) ** 2)
-    assert t["samples_needed"] == expected
-    # and with that many samples (errors shrink by sqrt) the same scores are accepted
-    shrink = math.sqrt(100 / expected)
-    b2, c2 = pair(0.90, 0.90, stderr=0.02 * shrink, n=expected)
-    assert compare(b2, c2, threshold=0.01)["decision"] == "ACCEPT"
+    needed = t["samples_needed"]
+    # with that many samples (reported errors shrink by sqrt) the same scores are accepted, with one fewer not
+    for n, decision in ((needed, "ACCEPT"), (needed - 1, "INDETERMINATE")):
+        b2, c2 = pair(score, score, stderr=stderr * math.sqrt(100 / n), n=n)
+        assert compare(b2, c2, threshold=0.02)["decision"] == decision
 
 
 def test_missing_standard_errors_are_indeterminate_not_accepted():
@@ -117,7 +126,7 @@ def test_implausible_gain_limit_is_configurable():
 
 
 def test_gain_exactly_at_the_implausible_limit_is_accepted():
-    b, c = pair(0.90, 0.92, stderr=0.0)
+    b, c = pair(0.90, 0.92, stderr=0.0, n=4500)
     assert compare(b, c, threshold=0.01, implausible_gain=0.02)["decision"] == "ACCEPT"
 
 
@@ -129,14 +138,14 @@ def test_regression_seed_relative_threshold_with_zero_baseline_is_anomalous_not_
 
 
 def test_relative_threshold_scales_with_the_baseline():
-    b, c = pair(0.50, 0.496, stderr=0.0)  # 0.4 points = 0.8 % of 0.50
+    b, c = pair(0.50, 0.496, stderr=0.0, n=10**7)  # 0.4 points = 0.8 % of 0.50
     assert compare(b, c, threshold=0.01, relative=True)["decision"] == "ACCEPT"
     assert compare(b, c, threshold=0.005, relative=True)["decision"] == "REGRESSION"
     assert compare(b, c, threshold=0.005, relative=False)["decision"] == "ACCEPT"
 
 
 def test_absolute_threshold_is_a_fraction_of_full_scale_on_percent_tasks():
-    b, c = pair(90.0, 88.5, scale="percent", stderr=0.0)  # 1.5 points
+    b, c = pair(90.0, 88.5, scale="percent", stderr=0.0, n=10**6)  # 1.5 points
     assert compare(b, c, threshold=0.01)["decision"] == "REGRESSION"
     assert compare(b, c, threshold=0.02)["decision"] == "ACCEPT"
 
@@ -145,18 +154,33 @@ def test_lower_is_better_metrics_regress_when_they_rise():
     b, c = pair(10.0, 10.5, scale="unbounded", metric="perplexity", hib=False, stderr=0.0)
     v = compare(b, c, threshold=0.02, relative=True)  # +5 %
     assert v["decision"] == "REGRESSION"
-    b, c = pair(10.0, 10.1, scale="unbounded", metric="perplexity", hib=False, stderr=0.0)
-    assert compare(b, c, threshold=0.02, relative=True)["decision"] == "ACCEPT"
+    b, c = pair(10.0, 10.1, scale="unbounded", metric="perplexity", hib=False, stderr=0.01)
+    paired = {"digits": {"n": 450, "mean_diff": 0.1, "stderr_diff": 0.01}}
+    assert compare(b, c, threshold=0.02, relative=True, paired=paired)["decision"] == "ACCEPT"
+
+
+def test_an_unbounded_score_without_records_is_never_accepted_on_its_reported_stderr():
+    for stderr in (0.0, 1e-9, 0.01):
+        b, c = pair(10.0, 10.0, scale="unbounded", metric="perplexity", hib=False, stderr=stderr)
+        t = compare(b, c, threshold=0.02, relative=True)["tasks"]["digits"]
+        assert t["decision"] == "INDETERMINATE" and "without per-sample records" in t["reasons"][0]
+
+
+def test_a_paired_zero_stderr_on_an_unbounded_scale_bounds_nothing():
+    b, c = pair(10.0, 10.0, scale="unbounded", metric="perplexity", hib=False, stderr=0.0)
+    paired = {"digits": {"n": 450, "mean_diff": 0.0, "stderr_diff": 0.0}}
+    t = compare(b, c, threshold=0.02, relative=True, paired=paired)["tasks"]["digits"]
+    assert t["decision"] == "INDETERMINATE" and "bounds nothing" in t["reasons"][0]
 
 
 def test_overall_decision_takes_the_worst_task():
-    b = run_summary("baseline", {"a": task(0.9, stderr=0.0), "b": task(0.9, stderr=0.0), "c": task(0.9, stderr=0.02)})
-    c = run_summary("candidate", {"a": task(0.9, stderr=0.0), "b": task(0.8, stderr=0.0), "c": task(0.9, stderr=0.02)})
-    v = compare(b, c, threshold=0.01)
+    b = run_summary("baseline", {"a": task(0.9, stderr=0.0), "b": task(0.9, stderr=0.0), "c": task(0.9, stderr=0.03)})
+    c = run_summary("candidate", {"a": task(0.9, stderr=0.0), "b": task(0.8, stderr=0.0), "c": task(0.9, stderr=0.03)})
+    v = compare(b, c, threshold=0.05)
     assert v["decision"] == "REGRESSION"
     assert {n: t["decision"] for n, t in v["tasks"].items()} == {"a": "ACCEPT", "b": "REGRESSION", "c": "INDETERMINATE"}
     c["tasks"]["a"]["score"] = 1.5
-    assert compare(b, c, threshold=0.01)["decision"] == "ANOMALOUS"
+    assert compare(b, c, threshold=0.05)["decision"] == "ANOMALOUS"
 
 
 # --------------------------------------------------------------------------- invalid values
@@ -299,7 +323,9 @@ def test_valid_unit_scores_follow_the_decision_rules(bs, cs, se, threshold):
     elif -drop > 0.02 + 1e-6:
         assert v["decision"] == "ANOMALOUS"
     elif v["decision"] == "ACCEPT":
-        assert drop + 1.645 * math.hypot(se, se) <= threshold + 1e-6
+        # never on less evidence than the reported errors, the proportions' own errors or the rule of three
+        floor = math.hypot(max(se, proportion_se_floor(bs, 450, 1.645)), max(se, proportion_se_floor(cs, 450, 1.645)))
+        assert drop + 1.645 * max(floor, rule_of_three_floor(1.0, 450)) <= threshold + 1e-6
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

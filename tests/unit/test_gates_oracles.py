@@ -84,3 +84,65 @@ def test_any_unit_repeated_many_times_is_degenerate(unit, reps):
 def test_arithmetic_sum_is_checked_for_any_operands(a, b):
     q = f"What is {a} + {b}?" if b >= 0 else f"What is {a} plus {b}?"
     assert O.arithmetic_answer(q, f"The answer is {a + b}")["pass"]
+
+
+# --- number words up to the thousands; runs of digits or symbols judged by the expected kind (issue 14)
+
+@pytest.mark.parametrize("question,answer", [
+    ("What is 7 times 6?", "forty-two"), ("What is 7 times 6?", "The answer is Forty two."),
+    ("What is 600 times 2?", "one thousand two hundred"), ("What is 600 times 2?", "twelve hundred"),
+    ("What is 600 times 2?", "1,200"), ("What is 1000 plus 234?", "one thousand two hundred and thirty-four"),
+    ("What is forty-two plus one?", "43"), ("What is one thousand minus one?", "nine hundred ninety-nine"),
+    ("What is 10-3?", "seven"), ("What is 1000 times 1000?", "one million")])
+def test_number_words_up_to_the_thousands_are_read(question, answer):
+    r = O.arithmetic_answer(question, answer)
+    assert r["pass"], r["reason"]
+
+
+@pytest.mark.parametrize("answer", ["forty-three", "four two", "four hundred two", "twelve"])
+def test_wrong_or_malformed_number_words_fail(answer):
+    assert not O.arithmetic_answer("What is 7 times 6?", answer)["pass"]
+
+
+@pytest.mark.parametrize("phrase,value", [("forty-two", 42), ("one thousand two hundred", 1200),
+                                          ("twelve hundred", 1200), ("two hundred and five", 205),
+                                          ("one thousand and one", 1001), ("zero", 0),
+                                          ("four two", None), ("hundred", None), ("thousand thousand", None)])
+def test_words_number_reads_whole_phrases_only(phrase, value):
+    assert O.words_number(phrase) == value
+
+
+@given(st.integers(0, 999_999))
+def test_every_number_below_a_million_written_in_words_is_read_back(n):
+    def say(k):
+        ones = list(O.SMALL_NUMBERS)
+        tens = {v: w for w, v in O.TENS.items()}
+        if k < 20:
+            return ones[k]
+        if k < 100:
+            return tens[k - k % 10] + ("-" + ones[k % 10] if k % 10 else "")
+        return ones[k // 100] + " hundred" + (" and " + say(k % 100) if k % 100 else "")
+    words = (say(n // 1000) + " thousand" + (" " + say(n % 1000) if n % 1000 else "")) if n >= 1000 else say(n)
+    assert O.words_number(words) == n, words
+
+
+def test_a_long_number_answers_a_numeric_question_and_a_symbol_run_a_symbolic_one():
+    assert O.degenerate_output("1000000000000", expected="number")["pass"]
+    assert O.arithmetic_answer("What is 1000000 times 1000000?", "1000000000000")["pass"]
+    assert O.degenerate_output("----------", expected="symbols")["pass"]
+    assert O.degenerate_output("Title\n----------")["pass"]  # a separator beside words is content
+    assert O.degenerate_output("The total is 1000000000000")["pass"]
+
+
+@pytest.mark.parametrize("text,kind", [("!!!!!!!!!!!!", "text"), ("!!!!!!!!!!!!", "number"),
+                                       ("----------", "text"), ("0000000000000", "text"),
+                                       ("HHHHHHHH", "number"), ("HHHHHHHH", "symbols"),
+                                       ("The answer is 4. 4. 4. 4. 4. 4.", "number")])
+def test_runs_the_expected_kind_does_not_explain_stay_degenerate(text, kind):
+    assert not O.degenerate_output(text, expected=kind)["pass"]
+
+
+@pytest.mark.parametrize("answer,kind", [("42", "number"), ("forty-two", "number"), ("1,200", "number"),
+                                         ("----", "symbols"), ("blue", "text"), ("R2-D2", "text")])
+def test_the_kind_of_a_known_answer(answer, kind):
+    assert O.answer_kind(answer) == kind

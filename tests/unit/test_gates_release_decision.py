@@ -17,7 +17,7 @@ def stage(gate, passed=True, cls=None, decision=None):
 
 def chain(compare_decision="ACCEPT"):
     b, c = pair(0.9, 0.9, stderr=0.0)
-    cmp = evaluate_compare(b, c, threshold=0.01)
+    cmp = evaluate_compare(b, c, threshold=0.05)  # 450 samples resolve 5 points with independent errors
     assert cmp["decision"] == compare_decision
     return [stage("gate-ptq"), stage("gate-canary"), stage("gate-run"), stage("gate-run"), cmp]
 

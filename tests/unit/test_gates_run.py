@@ -215,3 +215,20 @@ def test_the_command_turns_an_arbitrary_json_file_into_a_verdict_and_an_exit_cod
 def test_non_string_task_names_from_python_callers_do_not_crash():
     v = judge(run_summary(tasks={1: task(), "digits": task()}))
     assert v["pass"] is True and set(v["tasks"]) == {"1", "digits"}
+
+
+@pytest.mark.parametrize("metric", ["0.9", "", "-1", " acc", "acc\nnone", "a" * 200])
+def test_regression_seed_a_metric_that_is_not_a_name_is_refused_by_gate_and_schema_alike(metric):
+    """Found by the fuzzer: a number in the metric's place (a shifted column) passed gate_run."""
+    doc = run_summary(tasks={"t": task(metric=metric)})
+    v = judge(doc)
+    assert (v["pass"], v["exit_code"], v["failure_class"]) == (False, 2, "USER_CONFIG_ERROR")
+    assert "t:declared" in failing(v)
+    assert schema_errors("run-summary", doc)
+
+
+@pytest.mark.parametrize("metric", ["acc", "acc_norm,none", "exact_match,strict-match", "_private", "f1 (macro)"])
+def test_metric_names_as_lm_eval_writes_them_pass_gate_and_schema_alike(metric):
+    doc = run_summary(tasks={"t": task(metric=metric)})
+    assert judge(doc)["pass"] is True
+    assert schema_errors("run-summary", doc) == []

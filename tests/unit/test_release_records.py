@@ -22,7 +22,14 @@ def test_records_are_read_with_invalid_lines_counted_not_dropped(tmp_path):
                                      '{"id": "n", "score": NaN}', ""])
     pairs, invalid = read_records(p)
     assert pairs == [("a", 1.0), (2, 0.0)] and invalid == 5
-    assert records_stats(pairs, invalid) == {"count": 7, "duplicate_ids": 0, "invalid": 5, "mean": 0.5}
+    assert records_stats(pairs, invalid) == {"count": 7, "duplicate_ids": 0, "invalid": 5, "mean": 0.5, "min": 0.0,
+                                             "max": 1.0}
+
+
+def test_a_record_line_with_a_duplicate_key_or_an_overflowing_number_is_invalid(tmp_path):
+    p = write(tmp_path / "r.jsonl", ['{"id": "a", "score": 0.0, "score": 1.0}', '{"id": "b", "score": 1e400}',
+                                     '{"id": "c", "score": ' + "9" * 400 + "}", {"id": "d", "score": 1.0}])
+    assert read_records(p) == ([("d", 1.0)], 3)
 
 
 def test_missing_records_file_is_an_input_error(tmp_path):

@@ -17,7 +17,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -279,54 +279,195 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=False) + "\n")
 
 
+# A JSON input larger than this is refused before it is read (a verdict, never an exhausted machine).
+MAX_JSON_BYTES = 512 * 1024 * 1024
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf in Python: refuse it like the NaN literal
+        raise ValueError(f"number {text[:40]} does not fit a 64-bit float")
+    return value
+
+
+def _float_sized_int(text: str) -> int:
+    value = int(text)  # beyond 4300 digits Python itself refuses (ValueError)
+    if abs(value) > _MAX_FLOAT_INT:  # a 400-digit integer would overflow the first float operation
+        raise ValueError(f"integer of {len(text.lstrip('-'))} digits does not fit a 64-bit float")
+    return value
+
+
+_MAX_FLOAT_INT = int(sys.float_info.max)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:  # json.loads would silently keep the last one
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def loads_strict(text: str) -> Any:
+    """Parse JSON as every reader of the pack must: no NaN/Infinity literals, no number that overflows
+    a float (1e400, or an integer of 400 digits), no duplicate keys in an object. Raises ValueError
+    (RecursionError is turned into one)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                          parse_int=_float_sized_int, object_pairs_hook=_unique_keys)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+
+
 def read_json(path: str | os.PathLike, what: str = "input") -> Any:
-    """Read a JSON file or raise GateInputError (missing, unreadable, corrupt, NaN literals)."""
+    """Read a JSON file or raise GateInputError (missing, unreadable, corrupt, NaN literals, numbers that
+    overflow, duplicate keys: see ``loads_strict``)."""
     p = Path(path)
-    if not p.exists():
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except (OSError, ValueError) as exc:  # embedded NUL, name too long
+        raise GateInputError("USER_CONFIG_ERROR", f"{what} is not a usable path: {str(path)[:200]!r}: {exc}") from exc
+    if not exists:
         raise GateInputError("USER_CONFIG_ERROR", f"{what} not found: {p}")
-    if not p.is_file():
+    if not is_file:
         raise GateInputError("USER_CONFIG_ERROR", f"{what} is not a file: {p}")
     try:
+        if p.stat().st_size > MAX_JSON_BYTES:
+            raise GateInputError("USER_CONFIG_ERROR", f"{what} is larger than {MAX_JSON_BYTES} bytes: {p}")
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise GateInputError("USER_CONFIG_ERROR", f"{what} unreadable: {p}: {exc}") from exc
-
-    def _reject_constant(name: str):
-        raise ValueError(f"non-standard JSON constant {name}")
-
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return loads_strict(text)
     except ValueError as exc:
         raise GateInputError("USER_CONFIG_ERROR", f"{what} is not valid JSON: {p}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- emit
 
-def verdict_path(verdict: dict, output: str | os.PathLike) -> Path:
-    """Where ``--output`` puts a verdict: the path itself if it ends in .json, else
-    ``<folder>/<gate>_result.json``."""
+def verdict_path(verdict: dict | str, output: str | os.PathLike) -> Path:
+    """Where ``--output`` puts a verdict (``verdict`` or its gate name): the path itself if it ends in
+    .json and is not a folder, else ``<folder>/<gate>_result.json``."""
+    gate = verdict if isinstance(verdict, str) else verdict["gate"]
     out = Path(output)
-    if out.suffix.lower() != ".json":
-        out = out / f"{verdict['gate'].replace('-', '_')}_result.json"
+    if out.suffix.lower() != ".json" or out.is_dir():
+        out = out / f"{gate.replace('-', '_')}_result.json"
     return out
 
 
-def emit(verdict: dict, schema: str = "envelope", output: str | os.PathLike | None = None,
-         stream=None) -> int:
-    """Stamp, validate, print (one JSON object on stdout) and optionally write a verdict; return exit code.
+def output_problem(output: str | os.PathLike | None, gate: str) -> str | None:
+    """Why a verdict of ``gate`` could not be written to ``output`` (None when it can, or when there is
+    no output): a target that is a folder, an existing file where a folder must be (``--output
+    notes.txt``), a path the system refuses. Checked before a gate runs, so a bad ``--output`` is an
+    exit-2 verdict on stdout, never a traceback after the work is done."""
+    if output is None:
+        return None
+    if "\x00" in str(output):
+        return f"--output {str(output)[:200]!r} is not a usable path: embedded NUL"
+    try:
+        target = verdict_path(gate, output)
+    except (OSError, ValueError) as exc:  # embedded NUL, name too long, loops
+        return f"--output {str(output)[:200]!r} is not a usable path: {exc}"
+    problem = file_problem(target)
+    return f"--output {output}: {problem}" if problem else None
 
-    A verdict that violates its schema is itself a bug: it is replaced by an UNKNOWN verdict
-    naming the violations, so nothing invalid is ever written.
+
+def file_problem(target: str | os.PathLike) -> str | None:
+    """Why a file could not be written at ``target`` (None when it can): it is a folder, an existing
+    file stands where one of its folders must be, that folder is not writable, or the path is unusable."""
+    if "\x00" in str(target):
+        return f"{str(target)[:200]!r} is not a usable path: embedded NUL"
+    target = Path(target)
+    try:
+        if target.is_dir():
+            return f"{target} is a folder"
+        for parent in target.parents:  # the nearest existing ancestor must be a writable folder
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    return f"{parent} is an existing file, not a folder (give a .json file or a folder)"
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    return f"folder {parent} is not writable"
+                break
+    except (OSError, ValueError) as exc:  # embedded NUL, name too long, loops
+        return f"{str(target)[:200]!r} is not a usable path: {exc}"
+    return None
+
+
+# Set to 1 (the test suite does) to make a verdict that violates its schema raise after it is printed:
+# such a verdict is an internal bug, and a test that produces one must fail.
+STRICT_VERDICTS_ENV = "MODELGATE_STRICT_VERDICTS"
+
+
+class VerdictSchemaError(AssertionError):
+    """A verdict violated the schema its gate names (an internal bug); raised only in strict mode."""
+
+
+def emit(verdict: dict, schema: str, output: str | os.PathLike | None = None, stream=None, *,
+         error_fields: Callable[[str, str], Mapping] | None = None) -> int:
+    """``emit_verdict``; returns only the exit code."""
+    return emit_verdict(verdict, schema, output, stream, error_fields=error_fields)[0]
+
+
+def emit_verdict(verdict: dict, schema: str, output: str | os.PathLike | None = None, stream=None, *,
+                 error_fields: Callable[[str, str], Mapping] | None = None) -> tuple[int, dict]:
+    """Stamp, validate, print (one JSON object on stdout) and optionally write a verdict; return its exit
+    code and the verdict printed.
+
+    ``schema`` is the schema the gate names; there is no default and no fallback. A verdict that
+    violates it is a bug: it is replaced by an UNKNOWN verdict saying so (``error_fields(failure_class,
+    detail)`` gives the gate-specific fields its schema requires of an error verdict), so nothing invalid is
+    ever written, and in strict mode (``MODELGATE_STRICT_VERDICTS=1``) ``VerdictSchemaError`` is
+    raised after printing. A verdict that cannot be written to ``output`` is replaced by a
+    USER_CONFIG_ERROR verdict that says so (printed, not written).
     """
     stream = stream or sys.stdout
     stamp(verdict)
+    violation = None
     errors = schema_errors(schema, verdict)
     if errors:
-        verdict = stamp(error_verdict(verdict.get("gate", "unknown") if isinstance(verdict, dict) else "unknown",
-                                      "UNKNOWN", "internal error: verdict violates schema "
-                                      f"{schema}: " + "; ".join(errors[:5])))
-    if output:
-        atomic_write_json(verdict_path(verdict, output), verdict)
+        violation = f"verdict violates schema {schema}: " + "; ".join(errors[:5])
+        verdict, extra = _replacement(verdict, schema, "UNKNOWN", "internal error: " + violation, error_fields)
+        violation = "; ".join(filter(None, [violation, extra]))
+    if output is not None:
+        try:
+            problem = output_problem(output, verdict["gate"])
+            if problem:
+                raise OSError(problem)
+            atomic_write_json(verdict_path(verdict, output), verdict)
+        except (OSError, ValueError) as exc:
+            was = f"{verdict.get('decision') or ('PASS' if verdict.get('pass') else verdict.get('failure_class'))}"
+            verdict, extra = _replacement(verdict, schema, "USER_CONFIG_ERROR",
+                                          f"the verdict ({was}) could not be written to --output {output}: {exc}; "
+                                          "it is printed here only", error_fields)
+            violation = "; ".join(filter(None, [violation, extra])) or None
     stream.write(json.dumps(verdict, indent=2) + "\n")
     stream.flush()
-    return int(verdict["exit_code"])
+    if violation and os.environ.get(STRICT_VERDICTS_ENV) == "1":
+        raise VerdictSchemaError(violation)
+    return int(verdict["exit_code"]), verdict
+
+
+def _replacement(verdict: Any, schema: str, failure_class: str, detail: str,
+                 error_fields: Callable[[str, str], Mapping] | None) -> tuple[dict, str | None]:
+    """An error verdict of the same gate in place of ``verdict``, valid against ``schema`` when the
+    gate's error fields make it so; else a bare envelope and the reason (an internal bug)."""
+    gate = verdict.get("gate") if isinstance(verdict, dict) and isinstance(verdict.get("gate"), str) else "unknown"
+    try:
+        fields = dict(error_fields(failure_class, detail)) if error_fields else {}
+    except Exception as exc:  # the gate's error template itself is broken
+        fields, broken = {}, f"error fields of {gate} raised {type(exc).__name__}: {exc}"
+    else:
+        broken = None
+    out = stamp(error_verdict(gate, failure_class, detail[:2000], **fields))
+    errors = schema_errors(schema, out)
+    if not errors and broken is None:
+        return out, None
+    bare = stamp(error_verdict(gate, "UNKNOWN", ("internal error: " + (broken or f"the error verdict of {gate} "
+                                                f"violates schema {schema}: " + "; ".join(errors[:5]))
+                                                + f" (while reporting: {detail[:1000]})")))
+    return bare, bare["detail"]

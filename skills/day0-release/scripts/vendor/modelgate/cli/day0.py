@@ -19,7 +19,31 @@ OBSERVE_TIMEOUT = 600.0
 
 
 def _output(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", help="write the verdict JSON here (file or folder)")
+    p.add_argument("--output", help="write the verdict JSON here: a .json file, or a folder (then "
+                                    "<folder>/<gate>_result.json)")
+
+
+# The gate-specific fields of each gate's error verdicts (bad arguments, unreadable files, a crash):
+# exactly what its schema requires, as the nulls and empties the schema allows.
+
+def ptq_error_fields(args: argparse.Namespace | None, failure_class: str, detail: str) -> dict:
+    """gate-ptq: the recipe asked for (its version is unknown until the recipes file is read)."""
+    name = getattr(args, "recipe", None)
+    return {"decision": None, "recipe": {"name": name if isinstance(name, str) else None, "version": None}}
+
+
+def run_error_fields(args: argparse.Namespace | None, failure_class: str, detail: str) -> dict:
+    """gate-run: no task was judged."""
+    return {"decision": None, "tasks": {}}
+
+
+def compare_error_fields(args: argparse.Namespace | None, failure_class: str, detail: str) -> dict:
+    """gate-compare: no task was judged; the parameters as given (numbers or null)."""
+    from modelgate.gates.compare import threshold_info
+
+    return {"decision": None, "tasks": {},
+            "threshold": threshold_info(*(getattr(args, k, None) for k in ("threshold", "relative",
+                                                                             "implausible_gain", "z")))}
 
 
 def _finish(verdict: dict, evidence: dict, t0: float) -> dict:
@@ -80,11 +104,12 @@ def _ptq(args: argparse.Namespace) -> Outcome:
                                  + "; ".join(errors[:5]))
         atomic_write_json(args.save_observation, obs)
         evidence["observation"] = args.save_observation
-    return Outcome(_finish(evaluate_ptq(obs), evidence, t0), "ptq-verdict", args.output)
+    return Outcome(_finish(evaluate_ptq(obs), evidence, t0), output=args.output)
 
 
 GATE_PTQ = Command(
-    "gate-ptq", "PTQ gate on a quantized IR", _ptq_args, _ptq, gate="gate-ptq",
+    "gate-ptq", "PTQ gate on a quantized IR", _ptq_args, _ptq, gate="gate-ptq", schema="ptq-verdict",
+    error_fields=ptq_error_fields,
     description="PTQ gate: read a quantized OpenVINO IR and check it against the recipe's promises (weight "
                 "precisions and coverage, size-ratio band, parameter and metadata integrity). Exit 0 pass, 1 fail, "
                 "2 input not judged.")
@@ -104,11 +129,12 @@ def _run(args: argparse.Namespace) -> Outcome:
     t0 = time.monotonic()
     summary = read_json(args.run, "run summary")
     verdict = evaluate_run(summary, summary_records_stats(args.run, summary))
-    return Outcome(_finish(verdict, {"run": args.run}, t0), "run-verdict", args.output)
+    return Outcome(_finish(verdict, {"run": args.run}, t0), output=args.output)
 
 
 GATE_RUN = Command(
-    "gate-run", "completeness gate on an eval run summary", _run_args, _run, gate="gate-run",
+    "gate-run", "completeness gate on an eval run summary", _run_args, _run, gate="gate-run", schema="run-verdict",
+    error_fields=run_error_fields,
     description="Run gate: is an evaluation run complete and its score over the data it claims (terminal status, "
                 "sample accounting, finite in-scale scores, structured scorer errors, per-sample records)? "
                 "Exit 0/1/2.")
@@ -133,21 +159,25 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 
 def _compare(args: argparse.Namespace) -> Outcome:
     from modelgate.gates.compare import evaluate_compare
-    from modelgate.release.records import paired_from_records
+    from modelgate.release.records import paired_of, stats_of, summary_records
 
     t0 = time.monotonic()
     baseline = read_json(args.baseline, "baseline run summary")
     candidate = read_json(args.candidate, "candidate run summary")
-    paired = None if args.no_paired else paired_from_records(args.baseline, baseline, args.candidate, candidate)
+    # each side's records are read once: gate_run judges them on both sides, then they are paired
+    loaded_b, loaded_c = summary_records(args.baseline, baseline), summary_records(args.candidate, candidate)
+    paired = None if args.no_paired else paired_of(baseline, loaded_b, loaded_c)
     verdict = evaluate_compare(baseline, candidate, threshold=args.threshold, relative=args.relative,
-                               implausible_gain=args.implausible_gain, z=args.z, paired=paired or None)
+                               implausible_gain=args.implausible_gain, z=args.z, paired=paired or None,
+                               baseline_records=stats_of(loaded_b), candidate_records=stats_of(loaded_c))
     evidence = {"baseline": args.baseline, "candidate": args.candidate,
                 "paired_tasks": sorted(paired) if paired else []}
-    return Outcome(_finish(verdict, evidence, t0), "compare-verdict", args.output)
+    return Outcome(_finish(verdict, evidence, t0), output=args.output)
 
 
 GATE_COMPARE = Command(
     "gate-compare", "baseline vs candidate comparison gate", _compare_args, _compare, gate="gate-compare",
+    schema="compare-verdict", error_fields=compare_error_fields,
     description="Compare gate: candidate vs baseline run summaries per task -> ACCEPT / REGRESSION / INDETERMINATE "
                 "(too few samples to resolve the threshold) / ANOMALOUS. Exit 0 ACCEPT, 1 otherwise, 2 input not "
                 "judged.")

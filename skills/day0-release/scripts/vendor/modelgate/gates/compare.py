@@ -2,14 +2,20 @@
 
 Pure: two run summaries (schemas/run-summary.schema.json) in, a compare verdict out.
 
-Order of judgement, per task (see skills/day0-release/references/gates.md):
+First both runs must pass gate_run (with their per-sample records when given): its failing
+checks are reported as this gate's own and the comparison is ANOMALOUS. Then, per task (see
+skills/day0-release/references/gates.md):
 1. every value is validated (type, finiteness, scale range, counts, parity of metric/scale/
-   direction) and an invalid one short-circuits to ANOMALOUS before any arithmetic;
+   direction, per-sample ids shared in full) and an invalid one short-circuits to ANOMALOUS
+   before any arithmetic;
 2. a zero baseline with a relative threshold is ANOMALOUS (the ratio is undefined);
 3. a gain above ``implausible_gain`` is ANOMALOUS (evaluations do not improve by quantizing);
 4. a drop above the threshold (beyond tolerance) is REGRESSION;
 5. a drop within the threshold whose one-sided upper confidence bound exceeds it is
-   INDETERMINATE, with the sample size that would resolve it;
+   INDETERMINATE, with the sample size that would resolve it. One standard of evidence on both
+   paths: the paired standard error never goes below the rule-of-three floor; the independent
+   one never below the Agresti-Coull standard error of each side's proportion (n from the counts)
+   nor below that floor, so a reported stderr of 0 on 10 samples resolves nothing;
 6. otherwise ACCEPT.
 Overall: ANOMALOUS > REGRESSION > INDETERMINATE > ACCEPT.
 """
@@ -18,9 +24,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from modelgate.contract import check, make_verdict
+from modelgate.contract import check, coverage, make_verdict
+from modelgate.gates.paired import rule_of_three_floor
 from modelgate.gates.run import evaluate_run
-from modelgate.gates.values import ABS_TOL, REL_TOL, gt_tol, is_count, is_number, short
+from modelgate.gates.values import ABS_TOL, REL_TOL, gt_tol, is_count, is_number, le_tol, short
 
 GATE = "gate-compare"
 # scale -> full range of the score. Explicit in every run summary, never guessed from the value.
@@ -40,6 +47,8 @@ DECISION_NEXT = {
 PAIRED_CONSISTENCY = 1e-6
 # samples_needed above this is reported as unresolvable rather than as an absurd number.
 MAX_SAMPLES_NEEDED = 10**12
+# a one-sided z above this is not a confidence level anyone means (10 sigma); it would only overflow
+MAX_Z = 10.0
 TERMINAL = "COMPLETED"
 
 
@@ -88,20 +97,30 @@ def _task_anomalies(name: str, b: Any, c: Any, paired_entry: Any) -> tuple[list[
         values = {"b": float(b["score"]), "c": float(c["score"]), "scale": scale, "full": full,
                   "higher_is_better": b["higher_is_better"], "metric": b["metric"],
                   "se_b": b.get("stderr"), "se_c": c.get("stderr"),
+                  "n_b": b["scored_samples"], "n_c": c["scored_samples"],
                   "n": min(b["scored_samples"], c["scored_samples"])}
     return problems, values
 
 
 def _paired_anomalies(p: Any, b: dict, c: dict, full: float | None, earlier: list[str]) -> list[str]:
+    """Paired statistics must cover exactly the samples both runs scored: partial or no overlap of
+    the sample ids is an anomaly (the runs did not score the same data), never a weaker pairing."""
     if not isinstance(p, dict):
         return [f"paired statistics are not an object: {short(p)}"]
     out = []
+    only = {side: p.get(f"{side}_only", 0) for side in ("baseline", "candidate")}
+    if not all(is_count(v) for v in only.values()):
+        out.append(f"paired id counts {short(only)} are not counts")
+    elif any(only.values()):
+        out.append(f"per-sample ids differ: {short(p.get('n'))} shared, {only['baseline']} only in the baseline, "
+                   f"{only['candidate']} only in the candidate: the runs did not score the same samples")
     if not is_count(p.get("n")) or p.get("n") < 1:
-        out.append(f"paired n {short(p.get('n'))} is not a positive count")
+        out.append(f"paired n {short(p.get('n'))} is not a positive count (no sample id in common)")
     if not is_number(p.get("mean_diff")):
         out.append(f"paired mean_diff {short(p.get('mean_diff'))} is not a finite number")
-    if not is_number(p.get("stderr_diff")) or p.get("stderr_diff") < 0:
-        out.append(f"paired stderr_diff {short(p.get('stderr_diff'))} is not a finite number >= 0")
+    se = p.get("stderr_diff")
+    if se is not None and (not is_number(se) or se < 0):
+        out.append(f"paired stderr_diff {short(se)} is not a finite number >= 0")
     if out or earlier:
         return out
     if p["n"] != b["scored_samples"] or p["n"] != c["scored_samples"]:
@@ -114,6 +133,74 @@ def _paired_anomalies(p: Any, b: dict, c: dict, full: float | None, earlier: lis
     return out
 
 
+def agresti_coull_se(fraction: float, n: int, z: float) -> float:
+    """The Agresti-Coull standard error of a proportion ``fraction`` observed on ``n`` samples: never 0,
+    even at 0 % or 100 % (10 of 10 correct is still compatible with a true rate well below 1)."""
+    n_adj = n + z * z
+    p_adj = min(1.0, max(0.0, (fraction * n + z * z / 2) / n_adj))
+    return math.sqrt(p_adj * (1 - p_adj) / n_adj)
+
+
+def proportion_se_floor(fraction: float, n: int, z: float) -> float:
+    """The least standard error a score with mean ``fraction`` (of a bounded scale) over ``n`` samples can
+    be given without its per-sample records: the larger of the Agresti-Coull error and the plug-in
+    error sqrt(p(1-p)/(n-1)). No sample of values in [0, 1] with that mean has a larger standard error
+    than the plug-in one (a 0/1 sample has exactly it), and Agresti-Coull keeps it above 0 at 0 % and
+    100 %."""
+    fraction = min(1.0, max(0.0, fraction))
+    plug_in = math.sqrt(fraction * (1 - fraction) / (n - 1)) if n > 1 else 0.0
+    return max(agresti_coull_se(fraction, n, z), plug_in)
+
+
+def _independent_se(v: dict, z: float, m: int) -> float | None:
+    """Standard error of candidate - baseline (metric units) from two independent runs of ``m`` samples
+    each (the reported errors scaled from the counts observed), or None when it cannot be bounded.
+
+    Without per-sample records the gate cannot see how the scores spread, so a reported stderr is only
+    trusted when it is larger than what the counts allow: on a bounded scale each side's error is at
+    least ``proportion_se_floor`` of its score, and the combined error at least the floor a paired
+    comparison has. On an unbounded scale nothing bounds the spread: without records, no bound.
+    """
+    se_b, se_c, full = v["se_b"], v["se_c"], v["full"]
+    if se_b is None or se_c is None or full is None:
+        return None
+    se_b *= math.sqrt(v["n_b"] / m)
+    se_c *= math.sqrt(v["n_c"] / m)
+    floor_b = full * proportion_se_floor(v["b"] / full, m, z)
+    floor_c = full * proportion_se_floor(v["c"] / full, m, z)
+    return max(math.hypot(max(se_b, floor_b), max(se_c, floor_c)), rule_of_three_floor(full, m))
+
+
+def _paired_se(paired_entry: dict, full: float | None, n_new: int) -> float | None:
+    """Paired standard error at ``n_new`` samples (metric units); None when it cannot be bounded (an
+    unbounded scale with no spread in the differences: the samples that could differ are unseen)."""
+    se, n = paired_entry.get("stderr_diff"), paired_entry["n"]
+    if se is None:
+        return None
+    se *= math.sqrt(n / n_new)
+    if full is None:
+        return se if se > 0 else None
+    return max(se, rule_of_three_floor(full, n_new))
+
+
+def _samples_needed(se_at, drop: float, threshold: float, z: float, n: int) -> int | None:
+    """The smallest sample count at which the same drop would be resolved (``se_at(n)`` is the standard
+    error there, already normalised), or None when none up to MAX_SAMPLES_NEEDED does."""
+    def resolved(m: int) -> bool:
+        se = se_at(m)
+        return se is not None and math.isfinite(z * se) and le_tol(drop + z * se, threshold)
+    if not resolved(MAX_SAMPLES_NEEDED):
+        return None
+    lo, hi = n, MAX_SAMPLES_NEEDED  # resolved(lo) is False (the caller saw it), resolved(hi) is True
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if resolved(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def _judge(v: dict, paired_entry: dict | None, threshold: float, relative: bool,
            implausible_gain: float, z: float) -> dict:
     """Arithmetic on validated values only."""
@@ -121,21 +208,33 @@ def _judge(v: dict, paired_entry: dict | None, threshold: float, relative: bool,
     b_n, c_n = v["b"] / norm, v["c"] / norm
     drop = (b_n - c_n) if v["higher_is_better"] else (c_n - b_n)
     if paired_entry is not None:
-        se, se_source, n = paired_entry["stderr_diff"] / norm, "paired", paired_entry["n"]
-    elif v["se_b"] is not None and v["se_c"] is not None:
-        se, se_source, n = math.hypot(v["se_b"], v["se_c"]) / norm, "independent", v["n"]
+        se_source, n = "paired", paired_entry["n"]
+
+        def se_metric(m: int) -> float | None:
+            return _paired_se(paired_entry, v["full"], m)
     else:
-        se, se_source, n = None, None, v["n"]
+        se_source, n = "independent", v["n"]
+
+        def se_metric(m: int) -> float | None:
+            return _independent_se(v, z, m)
+    scale = norm
     out = {"drop": None, "upper_bound": None, "stderr_diff": None, "stderr_source": se_source,
            "n": n, "samples_needed": None}
     if relative:
         if v["b"] == 0:
             return dict(out, decision="ANOMALOUS", judgeable=False,
                         reasons=["baseline score is 0: a relative threshold is undefined"])
-        drop, se = drop / abs(b_n), (se / abs(b_n) if se is not None else None)
+        scale, drop = norm * abs(b_n), drop / abs(b_n)
+
+    def se_at(m: int) -> float | None:
+        se = se_metric(m)
+        return None if se is None else se / scale
+
+    se = se_at(n)
     if not is_number(drop) or (se is not None and not is_number(se)):
         return dict(out, decision="ANOMALOUS", judgeable=False,
-                    reasons=["drop or its standard error overflowed (baseline too close to 0)"])
+                    reasons=["drop or its standard error overflowed (a score or stderr near the float limit, or a "
+                             "baseline too close to 0)"])
     out.update(drop=drop, stderr_diff=se)
     if gt_tol(-drop, implausible_gain):
         return dict(out, decision="ANOMALOUS", judgeable=True,
@@ -144,26 +243,41 @@ def _judge(v: dict, paired_entry: dict | None, threshold: float, relative: bool,
         return dict(out, decision="REGRESSION", judgeable=True,
                     reasons=[f"drop {drop:.6g} exceeds the threshold {threshold:g}"])
     if se is None:
+        if se_source == "independent" and (v["se_b"] is None or v["se_c"] is None):
+            why = "no standard errors"
+        elif se_source == "independent":
+            why = ("an unbounded score's standard error cannot be bounded without per-sample records (a reported "
+                   "stderr is a claim nothing can check)")
+        else:
+            why = "a paired standard error of 0 on an unbounded scale bounds nothing"
         return dict(out, decision="INDETERMINATE", judgeable=True,
-                    reasons=["no standard errors: cannot tell whether the sample resolves the threshold"])
+                    reasons=[f"{why}: cannot tell whether the sample resolves the threshold"])
     upper = drop + z * se
-    out["upper_bound"] = upper
-    if not gt_tol(upper, threshold):
+    if math.isfinite(upper):
+        out["upper_bound"] = upper
+    if math.isfinite(upper) and not gt_tol(upper, threshold):
         return dict(out, decision="ACCEPT", judgeable=True,
-                    reasons=[f"drop {drop:.6g} and its upper bound {upper:.6g} are within {threshold:g}"])
+                    reasons=[f"drop {drop:.6g} and its upper bound {upper:.6g} are within {threshold:g} "
+                             f"({se_source} standard error {se:.3g} on {n} samples)"])
     margin = threshold - drop
-    needed = None
-    if margin > max(ABS_TOL, REL_TOL * abs(threshold)):
-        factor = n * (z * se / margin) ** 2
-        if math.isfinite(factor) and factor <= MAX_SAMPLES_NEEDED:
-            needed = max(n + 1, math.ceil(factor))
-    reason = (f"drop {drop:.6g} is within {threshold:g} but its upper {z:g}-sigma bound {upper:.6g} is not: "
-              + (f"about {needed} samples would resolve it" if needed
-                 else "the observed drop sits on the threshold; no sample size resolves it"))
+    bound = f"{upper:.6g}" if math.isfinite(upper) else "beyond the float range"
+    head = f"drop {drop:.6g} is within {threshold:g} but its upper {z:g}-sigma bound {bound} is not: "
+    if margin <= max(ABS_TOL, REL_TOL * abs(threshold)):
+        reason = head + "the observed drop sits on the threshold; no sample size resolves it"
+        needed = None
+    else:
+        needed = _samples_needed(se_at, drop, threshold, z, n)
+        reason = head + (f"about {needed} samples would resolve it" if needed else
+                         f"the standard error {se:.3g} is too large for any sample size up to "
+                         f"{MAX_SAMPLES_NEEDED:.0e} to resolve it")
     return dict(out, decision="INDETERMINATE", judgeable=True, samples_needed=needed, reasons=[reason])
 
 
-def _param_problems(threshold, relative, implausible_gain, z, paired) -> list[str]:
+def param_problems(threshold: Any, relative: Any = False, implausible_gain: Any = 0.02, z: Any = 1.645,
+                   paired: Any = None) -> list[str]:
+    """What is wrong with comparison parameters (empty: usable). The release conductor checks its
+    arguments with this before any stage runs, so a threshold the comparison would refuse never
+    starts a chain."""
     problems = []
     # a fraction: "--threshold 1" meant as 1 % would otherwise accept any drop
     if not is_number(threshold) or not 0 <= threshold < 1:
@@ -172,15 +286,29 @@ def _param_problems(threshold, relative, implausible_gain, z, paired) -> list[st
         problems.append(f"relative {short(relative)} must be a boolean")
     if not is_number(implausible_gain) or not 0 < implausible_gain <= 1:
         problems.append(f"implausible_gain {short(implausible_gain)} must be a fraction in (0, 1]")
-    if not is_number(z) or z <= 0:
-        problems.append(f"z {short(z)} must be a finite number > 0")
+    if not is_number(z) or not 0 < z <= MAX_Z:
+        problems.append(f"z {short(z)} must be a finite number in (0, {MAX_Z:g}]")
     if paired is not None and not isinstance(paired, dict):
         problems.append(f"paired must be an object of task -> statistics, got {type(paired).__name__}")
     return problems
 
 
-def _run_problems(baseline: Any, candidate: Any) -> tuple[list[str], list[dict]]:
-    """Whole-run parity checks; returns (anomalies, checks)."""
+def threshold_info(threshold: Any = None, relative: Any = None, implausible_gain: Any = None,
+                   z: Any = None) -> dict:
+    """The verdict's ``threshold`` object: the parameters as numbers (null where a given value is not a
+    finite number: never a string in a numeric field), their units and the tolerance."""
+    return {"value": threshold if is_number(threshold) else None,
+            "relative": relative if isinstance(relative, bool) else None,
+            "implausible_gain": implausible_gain if is_number(implausible_gain) else None,
+            "z": z if is_number(z) else None,
+            "units": "fraction of the baseline score" if relative is True else
+                     "fraction of full scale (metric units for unbounded scales)",
+            "tolerance": {"rel": REL_TOL, "abs": ABS_TOL}}
+
+
+def _run_problems(baseline: dict, candidate: dict, records: tuple[Any, Any]) -> tuple[list[str], list[dict]]:
+    """gate_run on both sides (its failing checks become this gate's own, named ``<side>:<check>``) and
+    the whole-run parity checks; returns (anomalies, checks)."""
     anomalies, checks = [], []
 
     def add(name, ok, measured, expected, text):
@@ -189,10 +317,11 @@ def _run_problems(baseline: Any, candidate: Any) -> tuple[list[str], list[dict]]
         if not ok:
             anomalies.append(text)
 
-    for side, run in (("baseline", baseline), ("candidate", candidate)):
-        verdict = evaluate_run(run)
+    for side, run, rec in (("baseline", baseline, records[0]), ("candidate", candidate, records[1])):
+        verdict = evaluate_run(run, rec)
         add(f"{side}_run_valid", verdict["pass"], verdict["failure_class"], "passes gate-run",
             f"{side} run does not pass gate-run: {verdict['detail'][:300]}")
+        checks += [dict(c, name=f"{side}:{c['name']}") for c in verdict["checks"] if c["pass"] is False]
     variants = [baseline.get("variant"), candidate.get("variant")]
     add("variants", variants == ["baseline", "candidate"], variants, ["baseline", "candidate"],
         f"variants are {short(variants)}, expected baseline then candidate (swapped or mislabeled inputs)")
@@ -210,34 +339,58 @@ def _run_problems(baseline: Any, candidate: Any) -> tuple[list[str], list[dict]]
     return anomalies, checks
 
 
-def _input_error(detail: str, threshold_info: dict) -> dict:
+def _input_error(detail: str, info: dict) -> dict:
     return make_verdict(GATE, passed=False, failure_class="USER_CONFIG_ERROR", detail=detail,
-                        decision=None, tasks={}, threshold=threshold_info,
+                        decision=None, tasks={}, threshold=info,
                         next_action="Pass two run summaries (schemas/run-summary.schema.json) and a valid threshold.")
 
 
+def _coverage(tasks: dict, decision: str, run_anomalies: list[str], info: dict, only_one: list[str]) -> dict:
+    """What a comparison vouches for: per task the samples and the kind of standard error judged."""
+    exercised = {name: {"decision": t["decision"], "samples": t["n"], "stderr_source": t["stderr_source"],
+                        "drop": t["drop"], "upper_bound": t["upper_bound"]} for name, t in tasks.items()}
+    not_exercised = ["whether the candidate is better than the baseline (the gate bounds a drop, it does not rank)"]
+    independent = [n for n, t in tasks.items() if t["stderr_source"] == "independent"]
+    if independent:
+        not_exercised.append("paired per-sample statistics for " + ", ".join(independent[:20])
+                             + " (no per-sample records on both sides: independent, conservative errors)")
+    if only_one:
+        not_exercised.append("tasks in one run only: " + ", ".join(only_one[:20]))
+    if decision == "ACCEPT":
+        parts = [f"{n} ({t['n']} {t['stderr_source']} samples, drop <= {t['upper_bound']:.3g} at one-sided "
+                 f"z={info['z']:g})" for n, t in list(tasks.items())[:6]]
+        units = "of the baseline score" if info["relative"] else "of full scale"
+        summary = f"ACCEPT: no drop beyond {info['value']:g} {units} on " + "; ".join(parts)
+    elif run_anomalies:
+        summary = "ANOMALOUS: the runs are not comparable (" + run_anomalies[0][:200] + "); nothing is vouched for"
+    else:
+        summary = (f"{decision}: " + "; ".join(f"{n}: {t['decision']} on {t['n']} samples" for n, t in
+                                              list(tasks.items())[:6]) + "; no accuracy claim can be made")
+    return coverage(summary[:500], {"tasks": exercised, "threshold": info["value"], "relative": info["relative"]},
+                    not_exercised)
+
+
 def evaluate_compare(baseline: Any, candidate: Any, *, threshold: Any = 0.01, relative: Any = False,
-                     implausible_gain: Any = 0.02, z: Any = 1.645, paired: Any = None) -> dict:
+                     implausible_gain: Any = 0.02, z: Any = 1.645, paired: Any = None,
+                     baseline_records: Any = None, candidate_records: Any = None) -> dict:
     """Compare a candidate run summary to the baseline; never raises.
 
     ``threshold`` and ``implausible_gain`` are fractions: of the full scale for an absolute
     threshold (0.01 = 1 point on a 0-100 scale; metric units for an unbounded scale), of the
-    baseline score for a relative one. ``paired`` maps task -> {"n", "mean_diff", "stderr_diff"}
-    from per-sample records (in the task's scale); without it the standard error of the
-    difference is sqrt(se_b^2 + se_c^2).
+    baseline score for a relative one. ``paired`` maps task -> ``paired_stats`` from per-sample
+    records (in the task's scale); without it the standard error of the difference is that of two
+    independent runs (``_independent_se``). ``baseline_records`` / ``candidate_records`` map task ->
+    ``records_stats`` of each run's records: gate_run judges each run with them first.
     """
-    threshold_info = {"value": threshold, "relative": relative, "implausible_gain": implausible_gain, "z": z,
-                      "units": "fraction of the baseline score" if relative is True else
-                      "fraction of full scale (metric units for unbounded scales)",
-                      "tolerance": {"rel": REL_TOL, "abs": ABS_TOL}}
-    problems = _param_problems(threshold, relative, implausible_gain, z, paired)
+    info = threshold_info(threshold, relative, implausible_gain, z)
+    problems = param_problems(threshold, relative, implausible_gain, z, paired)
     if problems:
-        return _input_error("bad comparison parameters: " + "; ".join(problems), threshold_info)
+        return _input_error("bad comparison parameters: " + "; ".join(problems), info)
     for side, run in (("baseline", baseline), ("candidate", candidate)):
         if not isinstance(run, dict) or not isinstance(run.get("tasks"), dict):
             return _input_error(f"{side} is not a run summary (an object with a 'tasks' object): "
-                                f"{short(run)}", threshold_info)
-    run_anomalies, checks = _run_problems(baseline, candidate)
+                                f"{short(run)}", info)
+    run_anomalies, checks = _run_problems(baseline, candidate, (baseline_records, candidate_records))
     paired = paired or {}
     tasks: dict[str, dict] = {}
     for name in sorted(set(baseline["tasks"]) & set(candidate["tasks"]), key=str):
@@ -266,9 +419,11 @@ def evaluate_compare(baseline: Any, candidate: Any, *, threshold: Any = 0.01, re
     detail = f"{decision}: " + " | ".join((run_anomalies if decision == "ANOMALOUS" else []) + worst)[:1500]
     counts = {d: sum(1 for t in tasks.values() if t["decision"] == d) for d in DECISION_ORDER}
     needed = [t["samples_needed"] for t in tasks.values() if t["samples_needed"] is not None]
+    only_one = sorted(map(str, set(baseline["tasks"]) ^ set(candidate["tasks"])))
     return make_verdict(
         GATE, passed=passed, failure_class=DECISION_CLASS[decision], decision=decision, detail=detail,
         exit_code=0 if passed else (1 if judgeable else 2), checks=checks,
         metrics={"tasks_compared": len(tasks), "decisions": counts,
                  "max_samples_needed": max(needed) if needed else None},
-        next_action=DECISION_NEXT[decision], tasks=tasks, threshold=threshold_info)
+        next_action=DECISION_NEXT[decision], tasks=tasks, threshold=info,
+        coverage=_coverage(tasks, decision, run_anomalies, info, only_one))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
-from modelgate.contract import check, make_verdict
+from modelgate.contract import check, coverage, make_verdict
 from modelgate.gates.values import is_count, is_number, short
 
 GATE = "gate-run"
@@ -43,6 +44,8 @@ TASK_KEYS = frozenset({"status", "metric", "scale", "higher_is_better", "expecte
                        "score", "stderr", "records_path", "errors"})
 # counts and score are required too, but their absence has its own class (accounting, scorer)
 TASK_REQUIRED = frozenset({"status", "metric", "scale", "higher_is_better"})
+# a metric's name (the schema's pattern): a number or an empty string in its place is a shifted column
+METRIC_NAME = re.compile(r"[A-Za-z_][^\x00-\x1f]{0,127}")
 
 
 def eval_config_sha256(eval_config: Any) -> str:
@@ -104,7 +107,7 @@ def _header_checks(summary: dict) -> list[dict]:
     else:
         try:
             actual = eval_config_sha256(cfg)
-        except ValueError:  # NaN/Infinity inside the config cannot be canonical JSON
+        except (ValueError, RecursionError):  # NaN/Infinity (or absurd nesting) cannot be canonical JSON
             actual = None
         ok = actual == sha
         out.append(check("eval_config_hash", ok, sha, actual, None if ok else "INTEGRITY_MISMATCH",
@@ -145,8 +148,8 @@ def _task_checks(name: str, task: Any) -> list[dict]:
     else:
         out.append(check(f"{name}:status", True, status, "COMPLETED"))
     scale, metric, hib = task.get("scale"), task.get("metric"), task.get("higher_is_better")
-    form_ok = (isinstance(scale, str) and scale in SCALE_RANGE and isinstance(metric, str) and bool(metric)
-               and isinstance(hib, bool))
+    form_ok = (isinstance(scale, str) and scale in SCALE_RANGE and isinstance(metric, str)
+               and METRIC_NAME.fullmatch(metric) is not None and isinstance(hib, bool))
     out.append(check(f"{name}:declared", form_ok, {"metric": metric, "scale": scale, "higher_is_better": hib},
                      {"scale": list(SCALE_RANGE), "metric": "a name", "higher_is_better": "boolean"},
                      None if form_ok else "USER_CONFIG_ERROR",
@@ -185,7 +188,8 @@ def _task_checks(name: str, task: Any) -> list[dict]:
 
 
 def _records_checks(summary_tasks: dict, records: Any) -> list[dict]:
-    """Per-sample records (observed by the thin layer) must agree with the summary's counts and scores."""
+    """Per-sample records (observed by the thin layer) must agree with the summary's counts and scores,
+    and every per-sample score must lie in the task's declared scale."""
     if records is None:
         return []
     out = []
@@ -205,11 +209,50 @@ def _records_checks(summary_tasks: dict, records: Any) -> list[dict]:
         if rec.get("invalid", 0):
             problems.append(f"{rec.get('invalid')} records without a finite score or an id")
         mean, score = rec.get("mean"), task.get("score")
-        if is_number(mean) and is_number(score) and abs(mean - score) > 1e-6 * max(1.0, abs(score)):
+        if mean is not None and not is_number(mean):
+            problems.append("the records' mean is not a finite number")
+        elif is_number(mean) and is_number(score) and abs(mean - score) > 1e-6 * max(1.0, abs(score)):
             problems.append(f"records mean {mean!r} != summary score {score!r}")
         out.append(check(f"{name}:records", not problems, rec, "count == scored, unique ids, mean == score",
                          "SAMPLE_ACCOUNTING_FAILED" if problems else None, "; ".join(problems) or None))
+        scale = task.get("scale")
+        lo, hi = SCALE_RANGE.get(scale, (None, None)) if isinstance(scale, str) else (None, None)
+        low, high = rec.get("min"), rec.get("max")
+        if lo is not None and (is_number(low) or is_number(high)):
+            # a per-sample score outside the scale is a scorer fault, even when the mean looks right
+            ok = not ((is_number(low) and low < lo) or (is_number(high) and high > hi))
+            out.append(check(f"{name}:record_scores", ok, {"min": low, "max": high}, [lo, hi],
+                             None if ok else "EVAL_SCORER_FAILED",
+                             None if ok else f"per-sample scores span [{low!r}, {high!r}], outside the declared "
+                             f"{scale} scale [{lo:g}, {hi:g}]"))
     return out
+
+
+def _coverage(tasks: dict, records: Any, passed: bool, failure_class: str | None, first: list[dict]) -> dict:
+    """What a run verdict vouches for: the tasks and sample counts judged, which had their records read."""
+    exercised, no_records = {}, []
+    for name, task in sorted(tasks.items(), key=lambda kv: str(kv[0])):
+        if not isinstance(task, dict):
+            continue
+        has_records = task.get("records_path") is not None and records is not None
+        exercised[str(name)] = {"status": task.get("status") if isinstance(task.get("status"), str) else None,
+                                "samples": task.get("scored_samples") if is_count(task.get("scored_samples"))
+                                else None, "records_checked": has_records}
+        if not has_records:
+            no_records.append(str(name))
+    not_exercised = ["accuracy: gate_run judges completeness, not whether the score is good enough (gate_compare)"]
+    if no_records:
+        not_exercised.append("per-sample records of " + ", ".join(no_records[:20])
+                             + (" (not read)" if records is None else " (the summary names none)"))
+    if passed:
+        counts = ", ".join(f"{n}: {e['samples']} samples" for n, e in list(exercised.items())[:10])
+        summary = (f"run complete: {len(exercised)} task(s) scored over every expected sample ({counts}); "
+                   f"per-sample records checked for {len(exercised) - len(no_records)} of {len(exercised)}")
+    else:
+        summary = (f"not complete ({failure_class}: {first[0]['name'] if first else 'run'}); nothing about its "
+                   "scores is vouched for")
+    return coverage(summary[:500], {"tasks": exercised, "records_checked": len(exercised) - len(no_records)},
+                    not_exercised)
 
 
 def evaluate_run(summary: Any, records: Any = None) -> dict:
@@ -236,11 +279,13 @@ def evaluate_run(summary: Any, records: Any = None) -> dict:
     failure_class = next((k for k in CLASS_PRIORITY if k in classes), None)
     passed = failure_class is None
     task_status = {n: (t.get("status") if isinstance(t, dict) else None) for n, t in tasks.items()}
-    scores = {n: t.get("score") for n, t in tasks.items() if isinstance(t, dict)}
+    # a number or null: an invalid score is reported by its check, never as a string in a numeric field
+    scores = {n: t.get("score") if is_number(t.get("score")) else None for n, t in tasks.items() if isinstance(t, dict)}
     first = [c for c in failed if c.get("failure_class") == failure_class]
     detail = ("run complete: " + f"{len(tasks)} task(s) scored over all expected samples" if passed
               else f"{failure_class}: " + "; ".join(f"{c['name']}: {c.get('detail', '')}" for c in first)[:1500])
     return make_verdict(
         GATE, passed=passed, failure_class=failure_class, decision=None, detail=detail, checks=checks,
         metrics={"tasks": len(tasks), "failed_checks": len(failed), "scores": scores},
-        next_action="none" if passed else "", tasks=task_status)
+        next_action="none" if passed else "", tasks=task_status,
+        coverage=_coverage(tasks, records, passed, failure_class, first))

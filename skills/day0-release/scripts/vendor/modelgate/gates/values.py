@@ -6,6 +6,7 @@ so a string, a bool, NaN or infinity can never reach a subtraction.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 # Thresholds are compared with this tolerance, never with raw float <=:
@@ -13,16 +14,26 @@ from typing import Any
 # the threshold must not become a regression through representation error.
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
+# the largest integer that converts to a finite float
+MAX_FLOAT_INT = int(sys.float_info.max)
+# The largest count a gate accepts: every integer up to 2**53 is exact as a float, so counts mix with
+# float arithmetic without overflow or rounding. (A JSON integer of 400 digits is not a count.)
+MAX_COUNT = 2**53
 
 
 def is_number(value: Any) -> bool:
-    """A finite int or float (bool is not a number here)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (bool is not a number here). An int too large for a float (a JSON
+    integer of 400 digits) is not finite: it would overflow the first float operation."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        return -MAX_FLOAT_INT <= value <= MAX_FLOAT_INT
+    return math.isfinite(value)
 
 
 def is_count(value: Any) -> bool:
-    """A non-negative int (not bool, not a float such as 450.0)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A non-negative int up to ``MAX_COUNT`` (not bool, not a float such as 450.0)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
 
 
 def is_fraction(value: Any) -> bool:

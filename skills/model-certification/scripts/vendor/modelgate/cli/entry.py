@@ -16,7 +16,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from modelgate.cli.spine import INSTALL, run_command, run_gate
+from modelgate.cli.spine import INSTALL, Command, run_command, run_gate
 
 
 def run_script(target: str, script: str, *, gate: str, argv: list[str] | None = None) -> int:
@@ -31,9 +31,13 @@ def run_script(target: str, script: str, *, gate: str, argv: list[str] | None = 
     module_name, _, attribute = target.partition(":")
     try:
         command = getattr(importlib.import_module(module_name), attribute)
-    except ImportError as exc:
-        error = exc
-        return run_gate(gate, lambda: _raise(error))
+    except (ImportError, AttributeError) as exc:
+        # The command itself cannot be loaded, so neither can the schema it declares: the verdict says
+        # how to install the engine in the bare envelope. (Every skill script's command module is in
+        # the vendored copy, so this happens only with a broken or outdated installed engine.)
+        error = exc if isinstance(exc, ImportError) else ImportError(str(exc))
+        unloadable = Command(gate, "the command could not be loaded", gate=gate, schema="envelope")
+        return run_gate(unloadable, lambda: _raise(error))
     return run_command(command, argv, prog=path.name, defaults={"skill_dir": str(path.parent.parent)})
 
 

@@ -5,12 +5,17 @@ arguments to an argparse parser, and a body. The same declaration becomes ``mode
 (a subparser of the root, see ``modelgate.cli.main``) and a skill script (``run_command`` with the
 script's own program name). A command with ``children`` has sub-subcommands (``certify score``).
 
-A gate body takes the parsed arguments and returns an ``Outcome``: the verdict, the name of the
-schema it must satisfy and the path to write it to (or None). Anything that stops the body is
-turned into a verdict too: a ``GateError`` carries its failure class and exit code; bad arguments
-are USER_CONFIG_ERROR (exit 2); a missing module means the engine is not installed (exit 2, with
-how to install it); any other exception is UNKNOWN with the exception text. stdout carries exactly
-one JSON verdict; when stderr is a terminal, a short human summary goes there.
+Every command declares the schema its verdicts satisfy (``schema``) and the gate-specific fields
+of its error verdicts (``error_fields(args, failure_class, detail)``: the fields that schema requires, as the nulls
+and empties it allows). A gate body takes the parsed arguments and returns an ``Outcome``: the
+verdict and the path to write it to (or None). Anything that stops the body is turned into a
+verdict of the same command, built from its error fields and validated against the same schema:
+a ``GateError`` carries its failure class and exit code; bad arguments and an unusable
+``--output`` are USER_CONFIG_ERROR (exit 2); a missing module means the engine is not installed
+(exit 2, with how to install it); any other exception is UNKNOWN with the exception text. There is
+no fallback to a looser schema: a verdict that breaks its command's schema is an internal bug,
+reported as UNKNOWN (and raised in strict mode, so a test fails). stdout carries exactly one JSON
+verdict; when stderr is a terminal, a short human summary goes there.
 
 Standard library only (rich is used for the summary when it is installed), so the vendored copy of
 the engine in a skill folder runs it with nothing but jsonschema.
@@ -36,23 +41,24 @@ INSTALL = ("install the modelgate engine: `pip install <modelgate repository pat
 
 
 class Outcome(NamedTuple):
-    """What a gate body returns: the verdict, the schema it must satisfy, where to write it."""
+    """What a gate body returns: the verdict, the schema it must satisfy (None: the command's own),
+    where to write it."""
     verdict: dict
-    schema: str = "envelope"
+    schema: str | None = None
     output: str | os.PathLike | None = None
 
 
 class GateArgumentParser(argparse.ArgumentParser):
     """argparse that raises GateInputError (exit 2, USER_CONFIG_ERROR) instead of printing usage
-    and exiting; ``gate`` names the verdict of such an error."""
+    and exiting; ``command`` is the command whose verdict reports such an error."""
 
-    def __init__(self, *args: Any, gate: str | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, command: Command | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.gate = gate
+        self.command = command
 
     def error(self, message: str):  # noqa: D401 - argparse API
         exc = GateInputError("USER_CONFIG_ERROR", f"bad arguments: {message}")
-        exc.gate = self.gate
+        exc.command = self.command
         raise exc
 
 
@@ -60,13 +66,21 @@ def _output_argument(args: argparse.Namespace) -> Any:
     return getattr(args, "output", None)
 
 
+def no_error_fields(args: argparse.Namespace | None, failure_class: str, detail: str) -> dict:
+    """The error fields of a command whose schema requires nothing beyond the envelope."""
+    return {}
+
+
 @dataclass(frozen=True)
 class Command:
     """One command: ``modelgate <name>`` and, with ``prog``, a skill script.
 
     ``run(args)`` returns an ``Outcome`` (a gate: the spine emits the verdict) or an int (a tool
-    that prints its own report: the spine returns it as the exit code). ``error_output(args)``
-    is where a verdict goes when the body fails before returning one (default: ``--output``).
+    that prints its own report: the spine returns it as the exit code). ``schema`` names the schema
+    every verdict of the command satisfies, error verdicts included (required: there is no default).
+    ``error_fields(args, failure_class, detail)`` returns the gate-specific fields of an error verdict
+    (``args`` is None when the arguments could not be parsed; it must not raise). ``error_output(args)`` is where
+    a verdict goes when the body fails before returning one (default: ``--output``).
     """
     name: str
     help: str
@@ -78,23 +92,45 @@ class Command:
     raw_help: bool = False
     error_output: Callable[[argparse.Namespace], Any] = _output_argument
     children: tuple[Command, ...] = field(default=())
+    schema: str = ""
+    error_fields: Callable[[argparse.Namespace | None, str, str], dict] = no_error_fields
+
+    def __post_init__(self):
+        if not self.schema:
+            raise TypeError(f"command {self.name!r} declares no verdict schema (Command(..., schema=...))")
 
     @property
     def verdict_gate(self) -> str:
         return self.gate or self.name
+
+    def error_verdict(self, args: argparse.Namespace | None, failure_class: str, detail: str, **extra: Any) -> dict:
+        """A failing verdict of this command: the envelope, its error fields, ``extra``."""
+        return contract.error_verdict(self.verdict_gate, failure_class, detail,
+                                      **{**self.template(args, failure_class, detail), **extra})
+
+    def template(self, args: argparse.Namespace | None, failure_class: str, detail: str) -> dict:
+        """``error_fields`` for ``args``; with arguments it cannot use (a half-parsed or hostile
+        namespace), those of no arguments. Never raises: a template that fails gives no fields, and
+        the verdict that lacks them fails its schema (an internal bug, reported as such)."""
+        for given in ((args, None) if args is not None else (None,)):
+            try:
+                return dict(self.error_fields(given, failure_class, detail))
+            except Exception:  # the next candidate; the schema check reports a template that fails
+                continue
+        return {}
 
 
 def build_parser(cmd: Command, prog: str | None = None,
                  parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The argparse parser of ``cmd`` (and of its children, as subparsers)."""
     if parser is None:
-        parser = GateArgumentParser(prog=prog or cmd.name, gate=cmd.verdict_gate, **_parser_texts(cmd))
+        parser = GateArgumentParser(prog=prog or cmd.name, command=cmd, **_parser_texts(cmd))
     cmd.configure(parser)
     parser.set_defaults(_command=cmd)
     if cmd.children:
         sub = parser.add_subparsers(title="commands", metavar="<command>")
         for child in cmd.children:
-            build_parser(child, parser=sub.add_parser(child.name, help=child.help, gate=child.verdict_gate,
+            build_parser(child, parser=sub.add_parser(child.name, help=child.help, command=child,
                                                       **_parser_texts(child)))
     return parser
 
@@ -123,14 +159,12 @@ def run_command(cmd: Command, argv: list[str] | None = None, *, prog: str | None
     except SystemExit as exc:  # --help
         return int(exc.code or 0) if isinstance(exc.code, int) else 0
     except GateError as exc:
-        gate = getattr(exc, "gate", None) or cmd.verdict_gate
-        return run_gate(gate, _raise(exc), tty=tty)
+        return run_gate(getattr(exc, "command", None) or cmd, _raise(exc), None, tty=tty)
     leaf: Command = args._command
     if leaf.run is None:
         parser.print_help()
         return contract.EXIT_PASS
-    return run_gate(leaf.verdict_gate, lambda: leaf.run(args), error_output=lambda: leaf.error_output(args),
-                    tty=tty)
+    return run_gate(leaf, lambda: leaf.run(args), args, tty=tty)
 
 
 def _raise(exc: BaseException) -> Callable[[], Outcome]:
@@ -139,48 +173,57 @@ def _raise(exc: BaseException) -> Callable[[], Outcome]:
     return body
 
 
-def run_gate(gate: str, body: Callable[[], Outcome | int], *, error_output: Callable[[], Any] | None = None,
+def run_gate(cmd: Command, body: Callable[[], Outcome | int], args: argparse.Namespace | None = None, *,
              tty: bool | None = None) -> int:
-    """Run a gate body, emit its verdict (or the verdict of what stopped it); return the exit code.
+    """Run a body of ``cmd``, emit its verdict (or the verdict of what stopped it); return the exit code.
 
-    Never lets a traceback out as output: GateError -> its class and exit code; ImportError -> the
-    engine is missing (USER_CONFIG_ERROR, with how to install it); KeyboardInterrupt ->
-    INFRA_TRANSIENT; anything else -> UNKNOWN (the traceback goes to stderr for humans).
+    Before the body runs, the place an error verdict goes (``cmd.error_output(args)``) is checked:
+    an unusable ``--output`` stops the command with exit 2 before any work. Never lets a traceback
+    out as output: GateError -> its class and exit code; ImportError -> the engine is missing
+    (USER_CONFIG_ERROR, with how to install it); KeyboardInterrupt -> INFRA_TRANSIENT; anything
+    else -> UNKNOWN (the traceback goes to stderr for humans). Every verdict, error verdicts
+    included, is validated against ``cmd.schema`` (or the schema the Outcome names).
     """
     t0 = time.monotonic()
-    output = None
-    schema = "envelope"
+    output = error_output = None
+    schema = cmd.schema
+    gate = cmd.verdict_gate
     try:
+        error_output = _safe_output(cmd, args)
+        problem = contract.output_problem(error_output, gate)
+        if problem:
+            error_output = None  # an output that cannot be written is not written to
+            raise GateInputError("USER_CONFIG_ERROR", problem)
         result = body()
         if isinstance(result, int):
             return result  # a tool that printed its own report
-        verdict, schema, output = result
+        verdict, outcome_schema, output = result
+        schema = outcome_schema or cmd.schema
     except SystemExit as exc:  # --help of a nested parser
         return int(exc.code or 0) if isinstance(exc.code, int) else 0
     except BrokenPipeError:  # whoever read stdout has gone: nobody to tell
         return _reader_gone()
     except GateError as exc:
-        verdict = _error(gate, exc.failure_class, exc.detail, t0, exit_code=exc.exit_code,
+        verdict = _error(cmd, args, exc.failure_class, exc.detail, t0, exit_code=exc.exit_code,
                          evidence=_str_evidence(exc.evidence))
-        output = _safe_output(error_output)
+        output = error_output
     except ImportError as exc:
-        verdict = _error(gate, "USER_CONFIG_ERROR", f"this command needs the full modelgate engine and its "
+        verdict = _error(cmd, args, "USER_CONFIG_ERROR", f"this command needs the full modelgate engine and its "
                          f"dependencies ({type(exc).__name__}: {exc}); {INSTALL}", t0)
-        output = _safe_output(error_output)
+        output = error_output
     except KeyboardInterrupt:
-        verdict = _error(gate, "INFRA_TRANSIENT", "interrupted by user", t0)
-        output = _safe_output(error_output)
+        verdict = _error(cmd, args, "INFRA_TRANSIENT", "interrupted by user", t0)
+        output = error_output
     except Exception as exc:  # the contract: unexpected errors become a verdict, not a traceback
         traceback.print_exc(file=sys.stderr)
-        verdict = _error(gate, "UNKNOWN", f"{type(exc).__name__}: {exc}", t0)
-        output = _safe_output(error_output)
-    if verdict.get("failure_class") and schema != "envelope" and contract.schema_errors(schema, verdict):
-        schema = "envelope"  # error verdicts may lack gate-specific fields; the envelope still holds
+        verdict = _error(cmd, args, "UNKNOWN", f"{type(exc).__name__}: {exc}", t0)
+        output = error_output
     try:
-        code = contract.emit(verdict, schema, output)
+        code, printed = contract.emit_verdict(verdict, schema, output,
+                                              error_fields=lambda cls, detail: cmd.template(args, cls, detail))
     except BrokenPipeError:
         return _reader_gone()
-    summarize(verdict, tty=tty)
+    summarize(printed, tty=tty)
     return code
 
 
@@ -193,17 +236,19 @@ def _reader_gone() -> int:
     return contract.EXIT_FAIL
 
 
-def _error(gate: str, failure_class: str, detail: str, t0: float, **extra: Any) -> dict:
-    return contract.error_verdict(gate, failure_class, detail, timings={"total_s": time.monotonic() - t0}, **extra)
+def _error(cmd: Command, args: argparse.Namespace | None, failure_class: str, detail: str, t0: float,
+           **extra: Any) -> dict:
+    return cmd.error_verdict(args, failure_class, detail, timings={"total_s": time.monotonic() - t0}, **extra)
 
 
-def _safe_output(error_output: Callable[[], Any] | None) -> Any:
-    """Where an error verdict goes; an output path that cannot itself be worked out is no output."""
-    if error_output is None:
+def _safe_output(cmd: Command, args: argparse.Namespace | None) -> Any:
+    """Where an error verdict goes; an output path that cannot itself be worked out (bad or half-parsed
+    arguments) is no output."""
+    if args is None:
         return None
     try:
-        return error_output()
-    except GateError:
+        return cmd.error_output(args)
+    except Exception:  # the verdict says what is wrong with the arguments; it is printed, not written
         return None
 
 

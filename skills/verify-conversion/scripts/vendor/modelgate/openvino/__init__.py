@@ -1,0 +1,1 @@
+"""The parts that run models: convert, infer, compare, quantize, evaluate (OpenVINO runtime)."""

@@ -1,0 +1,1 @@
+"""verify-conversion: convert (optionally) and verify one model on OpenVINO against its source."""
