@@ -44,15 +44,17 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def cached_build(name: str, recipe: dict, build: Callable[[Path], None]) -> Path:
-    """Return ``<cache>/<name>-<hash>``, building it once (atomically, under a lock)."""
-    target = cache_root() / f"{name}-{recipe_hash(recipe)}"
+def cached_build(name: str, recipe: dict, build: Callable[[Path], None], root: str | os.PathLike | None = None) -> Path:
+    """Return ``<cache>/<name>-<hash>``, building it once (atomically, under a lock). ``root`` replaces the
+    cache folder (a shared artifact folder: it needs a filesystem whose ``flock`` works across machines)."""
+    base = Path(root) if root else cache_root()
+    target = base / f"{name}-{recipe_hash(recipe)}"
     if (target / ".complete").exists():
         return target
-    with _locked(cache_root() / f".{target.name}.lock"):
+    with _locked(base / f".{target.name}.lock"):
         if (target / ".complete").exists():
             return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache_root()))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=base))
         try:
             build(tmp)
             (tmp / ".complete").write_text(json.dumps(recipe, sort_keys=True))

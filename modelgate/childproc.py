@@ -2,15 +2,24 @@
 
 A segfault in the OpenVINO plugin or an exporter that never returns must still yield a
 written verdict, so the parent only ever sees a ``ChildResult``.
+
+A child never outlives the process that started it: it asks the kernel for SIGKILL when its
+parent dies (``PR_SET_PDEATHSIG`` on Linux), so a killed run, Ray worker or node leaves no cell
+running, daemonic or not (``daemon=False``: a child that starts children of its own, such as a
+release chain's stages). ``new_session=True`` (children of Ray workers) puts the child in its own
+session: Ray kills a worker's whole process group, and a cell killed with it would be reported by
+the still-living worker as the cell's own SIGKILL; in its own session it dies only with its parent.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import multiprocessing as mp
 import os
 import signal
 import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Sequence
@@ -66,8 +75,34 @@ def classify_text(text: str, default: str) -> str:
     return default
 
 
-def _child_entry(conn, target: str, kwargs: dict):
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(new_session: bool) -> None:
+    """Child side: SIGKILL when the parent dies; with ``new_session``, leave the parent's session first."""
+    parent = os.getppid()
+    if new_session:
+        os.setsid()
+    # A child forked by a fork server inherits the requesting process's end of the server's "alive"
+    # pipe; holding it keeps the server alive after the requester died, and the server is the
+    # parent whose death kills this child. Let it go, so that requester -> server -> child all end.
+    from multiprocessing import forkserver
+
+    alive_fd = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive_fd)
+        forkserver._forkserver._forkserver_alive_fd = None
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _child_entry(conn, target: str, kwargs: dict, new_session: bool = False):
     try:
+        _die_with_parent(new_session)
         module, _, name = target.partition(":")
         fn = getattr(importlib.import_module(module), name)
         conn.send(("ok", fn(**kwargs)))
@@ -81,18 +116,20 @@ def _child_entry(conn, target: str, kwargs: dict):
 
 def run_function(target: str, kwargs: dict | None = None, *, timeout: float,
                  crash_class: str = "PLUGIN_CRASH", error_class: str = "INFERENCE_FAILED",
-                 context=None) -> ChildResult:
+                 context=None, new_session: bool = False, daemon: bool = True) -> ChildResult:
     """Call ``module:function(**kwargs)`` in a child process; its return value must pickle.
 
     Timeout -> TIMEOUT (child killed); death by signal -> ``crash_class``; an exception
     -> its own ``failure_class`` attribute, a mapped class, or ``error_class``. ``context`` is a
-    multiprocessing context (default: a fresh ``spawn``ed interpreter per call).
+    multiprocessing context (default: a fresh ``spawn``ed interpreter per call). ``new_session`` and
+    ``daemon``: see the module docstring. The timeout counts from the child's start,
+    so a fork server's first start-up (its preloaded imports) is not charged to the call.
     """
     ctx = context or mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_entry, args=(child, target, kwargs or {}), daemon=True)
-    t0 = time.monotonic()
+    proc = ctx.Process(target=_child_entry, args=(child, target, kwargs or {}, new_session), daemon=daemon)
     proc.start()
+    t0 = time.monotonic()
     child.close()
     msg = None
     deadline = t0 + timeout

@@ -1,6 +1,6 @@
 """What one certification cell does: the child-process bodies that observe. Nothing here decides.
 
-``cell_body`` and ``reference_body`` run in child processes (``cellproc.run_cell_function``)
+``cell_body``, ``reference_body`` and ``convert_body`` run in child processes (``modelgate.executor``)
 so that a crash or a hang of one cell becomes Crashed / Timeout evidence instead of killing the
 run. They return plain observations; ``modelgate.gates.cell_records.cell_records`` judges them
 into evidence records.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from pathlib import Path
 
 from modelgate.gates.cell_records import CONTRACT_PROMPTS, prompt_of
 from modelgate.openvino import infer
@@ -177,6 +178,56 @@ def _serve_chat(endpoint: str, model: str, turns: list[str], max_new_tokens: int
 
 
 # --------------------------------------------------------------------------- child bodies
+
+class NodeInputError(RuntimeError):
+    """What a unit needs is not on, and cannot be made on, the node that was given the unit."""
+
+    def __init__(self, failure_class: str, message: str):
+        super().__init__(message)
+        self.failure_class = failure_class
+
+
+def convert_body(source_dir: str, weight_format: str, timeout_s: float, cache_dir: str | None = None) -> dict:
+    """Export one OpenVINO format of the source (optimum-intel, cached by recipe hash on this node or in
+    ``cache_dir``). A failed export is evidence (F-CONV-001), returned, not raised."""
+    from modelgate.openvino.convert import export_cached
+
+    t0 = time.monotonic()
+    try:
+        ir = export_cached(source_dir, weight_format, timeout=timeout_s, cache_dir=cache_dir)
+    except Exception as exc:  # a failed export is G1 evidence for this format
+        return {"ir_dir": None, "detail": f"export failed: {type(exc).__name__}: {exc}"[:1500]}
+    return {"ir_dir": str(ir), "detail": f"exported ({weight_format}, cached) in {time.monotonic() - t0:.1f} s"}
+
+
+def prepare_inputs(source_dir: str, ir: dict | None = None) -> dict:
+    """Worker side, before a unit's child starts: its inputs on this node (``executor.Unit.prepare``).
+
+    ``ir`` (cells of an OpenVINO format): ``{"ir_dir", "weight_format", "cache_dir", "timeout_s"}``. The
+    IR the conversion unit built is found at its path (same node, or a shared ``cache_dir``); on
+    another node it is built here from the same recipe, into that node's conversion cache.
+    ``weight_format`` None: an IR the playbook supplied, which must be there. Returns
+    ``{"ir_dir": ...}`` for cells, ``{}`` otherwise.
+    """
+    if not Path(source_dir).is_dir():
+        raise NodeInputError("SOURCE_UNAVAILABLE", f"source folder {source_dir} is not on this node (a cluster "
+                             "needs sources on storage every node sees at the same path)")
+    if ir is None:
+        return {}
+    if ir["ir_dir"] and (Path(ir["ir_dir"]) / "openvino_model.xml").is_file():
+        return {"ir_dir": ir["ir_dir"]}
+    if ir.get("weight_format") is None:
+        raise NodeInputError("SOURCE_UNAVAILABLE", f"IR folder {ir['ir_dir']} (supplied by the playbook) is not "
+                             "on this node")
+    from modelgate.openvino.convert import export_cached
+
+    try:
+        built = export_cached(source_dir, ir["weight_format"], timeout=ir["timeout_s"], cache_dir=ir.get("cache_dir"))
+    except RuntimeError as exc:
+        raise NodeInputError("CONVERSION_FAILED", f"the {ir['weight_format']} IR could not be built on this "
+                             f"node: {exc}") from exc
+    return {"ir_dir": str(built)}
+
 
 def reference_body(source_dir: str, run_prompts: list[str], chats: dict, max_new_tokens: int,
                    threads: int = 1) -> dict:

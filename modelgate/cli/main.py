@@ -10,13 +10,15 @@ from __future__ import annotations
 import sys
 
 from modelgate.cli.certify import CERTIFY
+from modelgate.cli.cluster import NODE_RESOURCES
 from modelgate.cli.day0 import GATE_COMPARE, GATE_PTQ, GATE_RUN
 from modelgate.cli.release import RELEASE
 from modelgate.cli.routing import ROUTING_EVALS
 from modelgate.cli.spine import Command, run_command
 from modelgate.cli.verify import DEMO, VERIFY
 
-COMMANDS: tuple[Command, ...] = (VERIFY, DEMO, RELEASE, GATE_PTQ, GATE_RUN, GATE_COMPARE, CERTIFY, ROUTING_EVALS)
+COMMANDS: tuple[Command, ...] = (VERIFY, DEMO, RELEASE, GATE_PTQ, GATE_RUN, GATE_COMPARE, CERTIFY, ROUTING_EVALS,
+                                 NODE_RESOURCES)
 
 ROOT = Command("modelgate", "decide whether a converted, quantized or released model can be trusted on OpenVINO",
                children=COMMANDS, schema="envelope",  # only an unknown command reports as the root

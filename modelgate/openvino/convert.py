@@ -427,11 +427,12 @@ def _dir_digest(path: Path) -> str:
 
 
 def export_cached(model_dir: str | os.PathLike, weight_format: str = "fp32", task: str | None = None,
-                  timeout: float = 900.0) -> Path:
+                  timeout: float = 900.0, cache_dir: str | os.PathLike | None = None) -> Path:
     """An optimum-intel export of a LOCAL Hugging Face folder, cached by (content, format, task, versions).
 
     Returns the IR folder. Raises RuntimeError when the export fails (callers that need a verdict
-    should call ``convert`` directly).
+    should call ``convert`` directly). ``cache_dir``: cache there instead of the build cache (a
+    campaign's shared ``--artifact-dir``).
     """
     from modelgate.buildcache import cached_build
 
@@ -446,4 +447,4 @@ def export_cached(model_dir: str | os.PathLike, weight_format: str = "fp32", tas
         if not conv.ok:
             raise RuntimeError(f"export of {model_dir} ({weight_format}) failed: {conv.failure_class}: {conv.detail}")
 
-    return cached_build(f"export-{model_dir.name}-{weight_format}", recipe, build)
+    return cached_build(f"export-{model_dir.name}-{weight_format}", recipe, build, root=cache_dir)

@@ -36,7 +36,9 @@ def _classify(op) -> tuple[str, str | None, int | None]:
     """(role, consumer op type, consumer input port) for a Constant node."""
     node, hops = op, 0
     while hops < MAX_CHAIN:
-        targets = list(node.output(0).get_target_inputs())
+        # a set: a shared constant's first consumer must not depend on the process's set order
+        targets = sorted(node.output(0).get_target_inputs(),
+                         key=lambda t: (t.get_node().get_friendly_name(), t.get_index()))
         if not targets:
             return "other", None, None
         tgt = targets[0]

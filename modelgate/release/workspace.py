@@ -7,10 +7,14 @@ stage's outputs: ``baseline/``, ``candidate-<recipe>/``) and ``<root>/<run-id>/s
 A stage is skipped when its record exists, its ``inputs_sha256`` equals the hash of the
 inputs it would run with now, and every output still has the hash the record names. A
 record is written atomically *after* the outputs, so a killed stage leaves no record and
-runs again; its partial outputs are cleared first.
+runs again; its partial outputs are cleared first. A stage runs under an exclusive lock on
+``stages/.<stage>.lock``: chains that run at once in one run folder (a recipe search on an
+executor) run a stage they share once, and the others find it fresh.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import re
@@ -126,6 +130,22 @@ class Workspace:
         re-run, hashed into the record after it. ``keep(result)`` False (e.g. a timeout)
         writes no record, so the next run tries the stage again.
         """
+        with self._locked(stage):
+            return self._stage(stage, inputs, outputs, body, keep)
+
+    @contextlib.contextmanager
+    def _locked(self, stage: str):
+        lock = self.path("stages", f".{stage}.lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _stage(self, stage: str, inputs: dict, outputs: list[str], body: Callable[[], dict],
+               keep: Callable[[dict], bool]) -> dict:
         in_sha = inputs_sha256({"stage": stage, "inputs": inputs})
         rec = self.is_fresh(stage, in_sha)
         if rec is not None:

@@ -116,6 +116,29 @@ def test_a_run_killed_mid_chain_resumes_from_its_last_finished_stage(ws, digits_
     assert rep["resume"]["ran"] and not set(rep["resume"]["ran"]) & set(finished)
 
 
+@pytest.fixture(scope="module")
+def llm_search_ray(ws, llm_search):
+    """The same search with one Ray task per recipe chain, in parallel, in a fresh run folder."""
+    return release("--model", fixtures.hf_model("trained-llama"), "--recipes", "int4_asym_g64,int4_asym_g32,int8_asym",
+                   "--pareto", "--tasks", "lm_perplexity,lm_exact_match", "--workspace", ws, "--run-id", "llm-ray",
+                   "--executor", "ray", *LLM_ARGS, timeout=1800)
+
+
+def test_the_recipe_search_on_ray_decides_as_the_local_search(llm_search, llm_search_ray):
+    code, local, _ = llm_search
+    ray_code, on_ray, _ = llm_search_ray
+    assert ray_code == code and on_ray["decision"] == local["decision"], on_ray["detail"]
+    for key in ("search_table", "pareto_front", "search", "primary_task"):
+        assert on_ray[key] == local[key], key
+    assert [r["tasks"] for r in on_ray["recipes"]] == [r["tasks"] for r in local["recipes"]]
+    assert [r["size"] for r in on_ray["recipes"]] == [r["size"] for r in local["recipes"]]
+    placed = on_ray["executor"]["recipes"]
+    assert on_ray["executor"]["name"] == "ray" and set(placed) == {"int4_asym_g64", "int4_asym_g32", "int8_asym"}
+    assert all(p["node"] and p["attempts"] == 1 and p["started_at"] <= p["ended_at"] for p in placed.values())
+    # the chains shared the fp32 baseline: it was exported and evaluated once, the other chains found it fresh
+    assert on_ray["resume"]["ran"].count("baseline-export") == 1 and on_ray["resume"]["ran"].count("eval-baseline") == 1
+
+
 def test_trained_llm_int8_asym_is_accepted(llm_int8):
     code, rep, _ = llm_int8
     assert code == 0 and rep["decision"] == "ACCEPT"

@@ -237,7 +237,7 @@ def test_help_of_the_root_and_of_every_command_exits_0(argv, capsys):
 
 def test_every_command_of_the_root_is_one_of_the_documented_set():
     assert [cmd.name for cmd in COMMANDS] == ["verify", "demo", "release", "gate-ptq", "gate-run", "gate-compare",
-                                             "certify", "routing-evals"]
+                                             "certify", "routing-evals", "node-resources"]
     assert [t.name for t in COMMANDS[6].children] == ["score", "report", "export-csv", "sync-readme", "tickets",
                                                       "lock-playbooks", "check-lock"]
 

@@ -52,6 +52,7 @@ NOT_DECISIONS = {
     ("openvino/infer.py", "k + 1 < max_new_tokens"): "generation loop bound",
     ("openvino/evaluate.py", "limit < 2"): "validates the --limit argument",
     ("cli/release.py", "args.limit < 2"): "validates the --limit argument",
+    ("cli/cluster.py", "low <= value <= MAX_OVERRIDE"): "validates the executor's count arguments",
     ("routing/classifier.py", "len(rounds) >= MIN_ROUNDS"): "chooses the calibration scheme",
     ("routing/router.py", "len(p.split()) < _MIN_CLAUSE_WORDS"): "splits a description into clauses",
     ("verify/observe.py", "integ['expected_min_bytes'] > integ['bin_bytes']"):

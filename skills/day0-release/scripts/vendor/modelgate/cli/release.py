@@ -12,6 +12,7 @@ import math
 import time
 from pathlib import Path
 
+from modelgate.cli.cluster import add_executor_args, check_executor_args
 from modelgate.cli.spine import Command, Outcome, stdout_to_stderr
 from modelgate.contract import (
     GateInputError,
@@ -46,6 +47,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipes-file", help="alternative recipes file (schemas/recipe.schema.json)")
     p.add_argument("--skill-dir", help="day0-release skill folder whose recipes/recipes.yaml to use (default: the "
                                        "folder this script runs from, or the repository's)")
+    add_executor_args(p, "recipe chain")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--output", help="also write the report JSON here")
 
@@ -114,6 +116,7 @@ def _release(args: argparse.Namespace) -> dict:
     from modelgate.release.recipes import get_recipe, recipes_path
     from modelgate.release.workspace import Workspace, default_run_id
 
+    check_executor_args(args)
     names = [args.recipe] if args.recipe else [n.strip() for n in args.recipes.split(",") if n.strip()]
     if not names or len(set(names)) != len(names):
         raise GateInputError("USER_CONFIG_ERROR", f"recipes must be distinct, non-empty names: {names}")
@@ -130,17 +133,31 @@ def _release(args: argparse.Namespace) -> dict:
     cond = Conductor(ws, source, tasks, limit=args.limit, device=args.device, threshold=args.threshold,
                      relative=args.relative, timeout=args.timeout, progress=progress)
     t0 = time.monotonic()
-    chains = []
-    for recipe in recipes:
-        progress(f"recipe {recipe['name']} (v{recipe['version']})")
-        chain = cond.run_chain(recipe)
-        chains.append(chain)
-        progress(f"recipe {recipe['name']}: {chain.verdict['decision']}")
-        if chain.verdict["decision"] == "ACCEPT" and not args.pareto:
-            break
+    chains, placements = [], {}
+    if args.executor == "local":
+        for recipe in recipes:
+            progress(f"recipe {recipe['name']} (v{recipe['version']})")
+            chain = cond.run_chain(recipe)
+            chains.append(chain)
+            progress(f"recipe {recipe['name']}: {chain.verdict['decision']}")
+            if chain.verdict["decision"] == "ACCEPT" and not args.pareto:
+                break
+    else:
+        from modelgate.executor import make_executor
+        from modelgate.release.recipe_units import run_recipes
+
+        executor = make_executor(args.executor, address=args.ray_address, retries=args.retries,
+                                 cpus_per_unit=args.cpus_per_unit)
+        try:
+            chains, placements = run_recipes(executor, ws, source, tasks, recipes, limit=args.limit,
+                                             device=args.device, threshold=args.threshold, relative=args.relative,
+                                             timeout=args.timeout, pareto=args.pareto, progress=progress)
+        finally:
+            executor.close()
     sections = [rep.chain_section(c, ws) for c in chains]
     extra = {"request": request, "workspace": str(ws.dir), "recipes": sections,
-             "resume": {"ran": ws.ran, "skipped": ws.skipped}}
+             "resume": {"ran": ws.ran, "skipped": ws.skipped},
+             "executor": {"name": args.executor, "recipes": placements}}
     if len(recipes) == 1:
         verdict = dict(chains[0].verdict)
     else:

@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 
 from modelgate.certify.playbook import POLICIES, TIERS
+from modelgate.cli.cluster import add_executor_args
 from modelgate.cli.spine import Command, Outcome
 from modelgate.contract import GateInputError, check, make_verdict
 
@@ -23,7 +24,10 @@ SCHEMA = "certify-verdict"
 # --------------------------------------------------------------------------- run a playbook
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--playbook", help="playbook YAML (playbooks/models/*.yaml); required to run")
+    p.add_argument("--playbook", action="append", help="playbook YAML (playbooks/models/*.yaml); required to run; "
+                                                       "repeat it to certify several models in one campaign")
+    p.add_argument("--playbooks", action="append", help="a folder of playbooks (*.yaml): certify them all in one "
+                                                        "campaign (outputs in <output>/<playbook name>/, one registry)")
     p.add_argument("--tier", choices=TIERS, help="override the playbook's tier")
     p.add_argument("--skill-dir", help="model-certification skill folder whose playbooks/templates/<tier>.yaml and "
                                        "playbook schema to use (default: the folder this script runs from, or the "
@@ -41,6 +45,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry", help="models.csv to update (default: <output>/certifications/models.csv)")
     p.add_argument("--readme", help="README whose certification table to sync (default: <output>/README.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--artifact-dir", help="conversion cache shared by every node (default: each node's own cache)")
+    add_executor_args(p, "cell")
 
 
 def _prog(args: argparse.Namespace) -> str:
@@ -51,24 +57,38 @@ def _prog(args: argparse.Namespace) -> str:
     return "modelgate certify"
 
 
-def lock_command(args: argparse.Namespace) -> str:
-    """The command that locks the playbook's folder into the run's output (what a lock refusal tells to do)."""
-    folder = Path(args.playbook).resolve().parent
+def lock_command(args: argparse.Namespace, playbook: str | Path | None = None) -> str:
+    """The command that locks the playbook's folder into the run's output (what a lock refusal tells to do).
+    ``playbook``: the one refused (default: the first the run names)."""
+    if playbook is None:
+        playbook = args.playbook[0] if isinstance(args.playbook, list) else args.playbook
+    folder = Path(playbook).resolve().parent
     target = f"--lock {shlex.quote(args.lock)}" if args.lock else f"--output {shlex.quote(str(args.output))}"
     return f"{_prog(args)} lock-playbooks {shlex.quote(str(folder))} {target}"
 
 
-def _lock_next_action(state: str | None, args: argparse.Namespace) -> str:
+def _lock_next_action(state: str | None, args: argparse.Namespace, playbook: str | Path | None = None) -> str:
     """The next step of a lock refusal: the lock command (reviewing the change first when something changed)."""
     first = ("nothing was run: no lock covers this playbook and what it reads. Lock it with"
              if state != "mismatch" else
              "nothing was run: a locked file changed (the detail names it). Review the change; if it is intended, "
              "lock again with")
-    return (f"{first} `{lock_command(args)}`, then run the same command again (or pass --allow-unlocked: the run "
-            "is then not provenance-verified)")
+    return (f"{first} `{lock_command(args, playbook)}`, then run the same command again (or pass --allow-unlocked: "
+            "the run is then not provenance-verified)")
 
 
-def _plan_coverage(p: dict) -> dict:
+def lock_refusal(args: argparse.Namespace, exc) -> Outcome:
+    """The verdict of a run refused by the lock (GateFailure INTEGRITY_MISMATCH, nothing run): its next
+    step is the lock command itself (into the output, never the skill pack). In a campaign the
+    exception names the playbook refused."""
+    playbook = exc.evidence.get("playbook") or (args.playbook or [None])[0]
+    evidence = {"lock": args.lock, **exc.evidence, "playbook": str(playbook)}
+    return Outcome(make_verdict(
+        GATE, passed=False, failure_class="INTEGRITY_MISMATCH", detail=exc.detail, evidence=evidence,
+        next_action=_lock_next_action(exc.evidence.get("lock_state"), args, playbook)), SCHEMA)
+
+
+def plan_coverage(p: dict) -> dict:
     from modelgate.contract import coverage
     from modelgate.gates.mqs import AXES
 
@@ -85,41 +105,45 @@ def _plan_coverage(p: dict) -> dict:
 def _run(args: argparse.Namespace) -> Outcome:
     from modelgate.certify.playbook import load_playbook
     from modelgate.certify.runner import check_input, plan, run_playbook
+    from modelgate.cli.cluster import certify_campaign, check_executor_args, is_campaign, open_executor, playbook_paths
     from modelgate.contract import GateFailure
+    from modelgate.gates.campaign import model_failure_class, model_next_action
     from modelgate.gates.mqs import (
         PASSING_STATUSES,
         certification_coverage,
         certification_next_action,
-        failure_class_for,
         format_mqs,
         score_checks,
     )
 
-    if not args.playbook:
+    if not args.playbook and not args.playbooks:
         raise GateInputError("USER_CONFIG_ERROR", "--playbook is required to run a certification "
                              "(or name a subcommand: score, report, ...)")
     check_input(args.workers, "--workers")
     check_input(args.timeout_ms, "--timeout-ms")
-    doc = load_playbook(args.playbook, args.tier, skill_dir=args.skill_dir)
+    check_executor_args(args)
+    docs = [load_playbook(path, args.tier, skill_dir=args.skill_dir) for path in playbook_paths(args)]
+    if is_campaign(args):
+        return certify_campaign(args, docs)
+    doc = docs[0]
     if args.dry_run:
         p = plan(doc, args.timeout_ms)
         return Outcome(make_verdict(GATE, passed=True, detail=f"dry run: {p['count']} cells planned, nothing executed",
-                                    metrics={"cells": p["count"]}, plan=p, coverage=_plan_coverage(p)), SCHEMA)
+                                    metrics={"cells": p["count"]}, plan=p, coverage=plan_coverage(p)), SCHEMA)
     try:
-        s = run_playbook(doc, args.output, workers=args.workers, timeout_ms=args.timeout_ms,
-                         failure_policy=args.failure_policy, allow_unlocked=args.allow_unlocked,
-                         progress=False if args.no_progress else None, registry=args.registry, readme=args.readme,
-                         lock_path=args.lock)
+        with open_executor(args, args.workers or doc["workers"]) as executor:
+            s = run_playbook(doc, args.output, workers=args.workers, timeout_ms=args.timeout_ms,
+                             failure_policy=args.failure_policy, allow_unlocked=args.allow_unlocked,
+                             progress=False if args.no_progress else None, registry=args.registry,
+                             readme=args.readme, executor=executor, artifact_dir=args.artifact_dir,
+                             lock_path=args.lock)
     except GateFailure as exc:
         if exc.failure_class != "INTEGRITY_MISMATCH":
             raise
-        # the refusal's next step is the lock command itself (into the output, never the skill pack)
-        return Outcome(make_verdict(
-            GATE, passed=False, failure_class="INTEGRITY_MISMATCH", detail=exc.detail,
-            evidence={"playbook": str(args.playbook), "lock": args.lock, **exc.evidence},
-            next_action=_lock_next_action(exc.evidence.get("lock_state"), args)), SCHEMA)
+        return lock_refusal(args, exc)
     sc = s["score"]
     ok = sc["status"] in PASSING_STATUSES
+    cls = model_failure_class(sc, s["infrastructure_losses"])
     failed_gw = [g for g, v in sc["gateways"].items() if not v["pass"]]
     detail = (f"{doc['name']} ({doc['tier']}): {sc['status']}, MQS {format_mqs(sc['raw'], sc['grade'])}"
               + (f"; gateways failed: {', '.join(failed_gw)}" if failed_gw else ""))
@@ -128,13 +152,15 @@ def _run(args: argparse.Namespace) -> Outcome:
     cov = certification_coverage(s["document"], sc)
     # one scoring vocabulary: the same checks and class the `score` subcommand reports
     return Outcome(make_verdict(
-        GATE, passed=ok, decision=sc["status"], detail=detail, failure_class=None if ok else failure_class_for(sc),
+        GATE, passed=ok, decision=sc["status"], detail=detail, failure_class=cls,
         checks=score_checks(sc), score=sc, outputs=outputs, coverage=cov,
         metrics={"wall_s": s["wall_s"], "cells": s["cells"], "records": s["records"], "workers": s["workers"],
                  "outcomes": s["outcomes"]},
         evidence={"output": str(Path(args.output).resolve()), "stopped_by": s["stopped_by"],
-                  "failure_policy": s["failure_policy"], "playbook_lock": s["playbook_lock"], "model": sc["model"]},
-        next_action=certification_next_action(s["document"], sc, cov)), SCHEMA)
+                  "failure_policy": s["failure_policy"], "playbook_lock": s["playbook_lock"], "model": sc["model"],
+                  "executor": s["executor"]["name"]},
+        next_action=model_next_action(cls, s["infrastructure_losses"],
+                                      certification_next_action(s["document"], sc, cov))), SCHEMA)
 
 
 # --------------------------------------------------------------------------- scoring tools
