@@ -112,7 +112,7 @@ def test_hub_offline_flags(monkeypatch):
     "KeyError: 'foo model, that is a custom or unsupported architecture' ",
     "ValueError: Trying to export a foo model, that is a custom or unsupported architecture, but no custom export",
     "KeyError: \"bar is not supported yet with the openvino backend. Only ['onnx'] are supported.\"",
-    "ValueError: Asked to export a vit model for the task text-generation, but vit doesn't support task text-generation",
+    "ValueError: vit doesn't support task text-generation for the openvino backend",
 ])
 def test_optimum_intels_own_refusals_are_recognised_as_unsupported(line):
     from modelgate.openvino.convert import UNSUPPORTED_EXPORT
