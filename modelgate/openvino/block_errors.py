@@ -100,6 +100,8 @@ class ErrorSums:
                                       for k in range(len(POSITION_EDGES)) if self.bucket_tokens[k]}}
         if self.upd_ref > 0:
             out["update_rel_err"] = self._ratio(self.upd_err, self.upd_ref)
+            # ||h_i|| / ||h_i - h_(i-1)||: how much f32 rounding of the block output is magnified in the update
+            out["update_norm_ratio"] = self._ratio(self.sq_ref, self.upd_ref)
         return out
 
 

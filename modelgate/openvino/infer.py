@@ -13,6 +13,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+# The f32 hint alone, as other gates read it to name the precision of an exact run; verify's own
+# compiles add the f32 KV cache and no dynamic quantization (``runtime_config("f32")`` below).
+EXACT_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+
 
 def _compile(xml: str, device: str, exact: bool = True):
     """Compile for an exactness check: f32 arithmetic, and (where the plugin knows them) an f32 KV cache

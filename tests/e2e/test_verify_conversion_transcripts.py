@@ -53,7 +53,7 @@ def run_documented(argv: list[str], model: Path, ir: Path | None, tmp: Path, **v
         args[args.index(flag) + 1] = value
     assert args[0] == "python"
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    p = subprocess.run([sys.executable, *args[1:]], capture_output=True, text=True, cwd=tmp, env=env, timeout=900)
+    p = subprocess.run([sys.executable, *args[1:]], capture_output=True, text=True, cwd=tmp, env=env, timeout=1800)
     v = json.loads(p.stdout)
     assert contract.schema_errors("verify-result" if "verify_passed" in v else "envelope", v) == []
     assert v["exit_code"] == p.returncode

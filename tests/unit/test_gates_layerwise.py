@@ -1,6 +1,7 @@
 """The pure layer-wise decision: per-block errors against margin x the simulated format's noise."""
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +131,19 @@ def test_pass_exactly_when_every_error_is_within_its_limit_and_first_divergent_i
     else:
         assert first is None
     assert len(block_table(obs)) == 5 and first_divergent_layer(rows, "model.layers") == first
+
+
+def test_an_update_much_smaller_than_its_residual_stream_gets_the_magnified_f32_floor_and_no_more():
+    from modelgate.gates.layerwise import FLOAT_FLOOR, UPDATE_FLOAT_NOISE, block_table
+
+    def table(ratio, err):
+        lw = {"blocks": 1, "expected": None, "accumulated": {}, "decoupled": {
+            0: {"update_rel_err": err, "update_norm_ratio": ratio}}}
+        return block_table(lw)[0]
+    # an ordinary block (residual about as large as its update): the plain floor
+    assert table(3.0, 1e-4)["update_limit"] == pytest.approx(1.25 * FLOAT_FLOOR)
+    # a residual stream 1,000x its update (an offset the next norm removes): f32 rounding shows 1,000x
+    row = table(1000.0, 6e-4)
+    assert row["update_limit"] == pytest.approx(1.25 * UPDATE_FLOAT_NOISE * 1000) and row["ratio"] < 1
+    # a real fault stays over even there
+    assert table(1000.0, 0.1)["ratio"] > 1

@@ -53,6 +53,8 @@ NOT_DECISIONS = {
     ("openvino/evaluate.py", "limit < 2"): "validates the --limit argument",
     ("cli/release.py", "args.limit < 2"): "validates the --limit argument",
     ("cli/cluster.py", "low <= value <= MAX_OVERRIDE"): "validates the executor's count arguments",
+    ("cli/verify.py", "new_tokens < MIN_NEW_TOKENS"): "validates the --new-tokens argument",
+    ("cli/verify.py", "positions < MIN_POSITIONS"): "validates the --positions argument",
     ("routing/classifier.py", "len(rounds) >= MIN_ROUNDS"): "chooses the calibration scheme",
     ("routing/router.py", "len(p.split()) < _MIN_CLAUSE_WORDS"): "splits a description into clauses",
     ("verify/observe.py", "integ['expected_min_bytes'] > integ['bin_bytes']"):
