@@ -714,6 +714,11 @@ def gate_ptq_cases(draw) -> Case:
 
 # --------------------------------------------------------------------------- release: arguments and files
 
+# the release tasks' own default thresholds (modelgate.openvino.evaluate.TASKS), used without --threshold
+RELEASE_TASK_DEFAULTS = {"answer-similarity": 0.05, "fixture:color-facts": 0.1, "fixture:grammar-ppl": 0.1,
+                         "fixture:digits": 0.01}
+
+
 @st.composite
 def release_cases(draw) -> Case:
     """The conductor's argv and the files it reads before any stage (model, recipes file, workspace, output).
@@ -724,6 +729,7 @@ def release_cases(draw) -> Case:
                                        "config_garbage", "config_dup", "hf_unsupported", "nul"]))
     if model_kind == "onnx":
         case.files["m/model.onnx"] = b"not really onnx: resolving the source only looks at the name"
+        case.files["m/calibration.npy"] = b"static_int8's calibration set beside the model (hashed, not read yet)"
         model = "{d}/m/model.onnx"
     elif model_kind == "hf_llm":
         case.files["llm/config.json"] = json.dumps({"architectures": ["LlamaForCausalLM"],
@@ -766,14 +772,25 @@ def release_cases(draw) -> Case:
                       "other_kind": ["--recipe", "int8_asym" if kind == "classifier" else "static_int8"]}[recipe_mode]
         if recipe_mode == "other_kind":
             bad.pop()  # a recipe for the other model kind is INFEASIBLE, judged by the chain: a valid request
-    tasks_mode = draw(st.sampled_from([None, None, "ok", "unknown", "dup", "other_kind", "empty"]))
-    own = {"classifier": ["digits_top1"], "llm": ["lm_exact_match", "lm_perplexity"]}[kind]
+    tasks_mode = draw(st.sampled_from([None, None, "ok", "unknown", "dup", "other_kind", "empty", "renamed",
+                                       "lm_eval_malformed"]))
+    own = {"classifier": ["fixture:digits"], "llm": ["answer-similarity", "fixture:color-facts",
+                                                     "fixture:grammar-ppl"]}[kind]
+    chosen = own[:1] if tasks_mode is None else []
     if tasks_mode == "ok":
-        case.argv += ["--tasks", ",".join(draw(st.lists(st.sampled_from(own), min_size=1, unique=True)))]
-    elif tasks_mode is not None:
+        chosen = draw(st.lists(st.sampled_from(own), min_size=1, unique=True))
+        case.argv += ["--tasks", ",".join(chosen)]
+    elif tasks_mode is None:
+        if kind == "classifier":
+            bad.append("tasks:classifier-without-eval-data")  # no built-in evaluation fits any classifier
+    else:
         bad.append(f"tasks:{tasks_mode}")
         case.argv += ["--tasks", {"unknown": "mmlu_magic", "dup": f"{own[0]},{own[0]}", "empty": ",",
-                                  "other_kind": "embedding_similarity"}[tasks_mode]]
+                                  "other_kind": "embedding-similarity",
+                                  "renamed": {"classifier": "digits_top1", "llm": "lm_exact_match"}[kind],
+                                  "lm_eval_malformed": draw(st.sampled_from(["lm-eval:", "lm-eval:a b",
+                                                                             "lm-eval:../x", "lm-eval:x@"]))
+                                  }[tasks_mode]]
     threshold = draw(st.sampled_from([None, "0", "0.01", "0.1", "0.999", "1", "1.0", "-0.01", "nan", "inf", "1e400",
                                       "x", "100"]) | st.floats(-1, 2).map(repr))
     if threshold is not None:
@@ -784,6 +801,8 @@ def release_cases(draw) -> Case:
             ok = False
         if not ok:
             bad.append("threshold")
+    elif len({RELEASE_TASK_DEFAULTS[t] for t in chosen}) > 1:
+        bad.append("threshold:tasks-disagree")  # without --threshold the tasks' defaults must agree (ask the user)
     for flag, values, good in (("--timeout", ["900", "0.5", "0", "-1", "nan", "inf", "x"], {"900", "0.5"}),
                                ("--limit", ["2", "50", "1", "0", "-3", "1.5", "x"], {"2", "50"}),
                                ("--run-id", ["run-a", "r_1.b", "../up", "/abs", "", ".", "..", "a b", "é"],

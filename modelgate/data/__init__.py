@@ -1,12 +1,16 @@
-"""The pack's built-in data: the text the tiny fixtures are trained on and the small eval and
-calibration sets built from it. Plain data, read from the files beside this module; no model,
-no hub.
+"""The pack's built-in data. Plain data, read from the files beside this module; no model, no hub.
 
-- ``color_facts.json``: object -> color facts the trained LLM fixture learns; the exact-match
-  eval of the day-0 release and the certification skill.
+Fixture data (what the tiny fixtures are trained on; fits only them):
+- ``color_facts.json``: object -> color facts the trained LLM fixture learns; the
+  ``fixture:color-facts`` eval of the day-0 release and the certification skill.
 - ``corpus.txt``: general sentences every fixture tokenizer is trained on.
 - counting lines ("one two three four five"): held-out-style text from the same grammar.
 - scikit-learn's digits (``digits_data``): the image-classifier fixture's train and eval data.
+
+General data (written for the pack, license-clean, for any model):
+- ``similarity_prompts.jsonl``: 240 prompts in 8 domains, the day-0 answer-similarity default;
+- ``calibration_text.jsonl``: 64 paragraphs of general text, the default calibration set of
+  data-aware quantization.
 """
 from __future__ import annotations
 
@@ -47,12 +51,6 @@ def counting_lines(n: int, start: int = 0) -> list[str]:
 def trained_lm_corpus() -> list[str]:
     """What the trained LLM fixture is trained on: the color sentences and six counting lines."""
     return color_sentences() + counting_lines(6)
-
-
-def calibration_text() -> list[str]:
-    """Text for data-aware quantization (AWQ, scale estimation) of a language model: the trained
-    corpus and counting lines it was not trained on."""
-    return trained_lm_corpus() + counting_lines(6, start=6)
 
 
 def digits_data():

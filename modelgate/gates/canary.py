@@ -3,7 +3,7 @@ verdict out. The served model must have loaded, answered with the requested numb
 measured finite, positive latencies and throughput."""
 from __future__ import annotations
 
-from modelgate.contract import check, make_verdict
+from modelgate.contract import check, coverage, make_verdict
 from modelgate.gates.values import is_number
 
 GATE = "deploy-canary"
@@ -30,9 +30,21 @@ def canary_verdict(obs: dict) -> dict:
     metrics = {k: v for k, v in obs.items() if k in ("load_ms", "ttft_ms", "tpot_ms", "throughput_tok_s",
                                                     "latency_ms", "throughput_inf_s", "generated_tokens")}
     via = "openvino-genai LLMPipeline" if obs.get("kind") == "llm" else "OpenVINO runtime"
+    precision = obs.get("inference_precision")
+    metrics["inference_precision"] = precision
     detail = (f"served on {obs.get('device')} via {via}"
               if passed else "deploy canary failed: " + "; ".join(f"{c['name']}={c['measured']}" for c in failed))
+    cover = None
+    if passed:
+        what = (f"{obs.get('generated_tokens')} greedy tokens for one short prompt" if obs.get("kind") == "llm"
+                else "one input")
+        cover = coverage(f"loads and answers {what} on {obs.get('device')} via {via} at the device's default "
+                         f"precision ({precision or 'unknown'})",
+                         {"device": obs.get("device"), "inference_precision": precision, "requests": 1,
+                          "runtime": via},
+                         ["accuracy (the evaluations judge it)", "long prompts and long generations",
+                          "batching and concurrent requests", "other devices and precisions"])
     return make_verdict(GATE, passed=passed, failure_class=None if passed else "DEPLOYMENT_HEALTH_FAILED",
-                        detail=detail[:1500], checks=checks, metrics=metrics,
+                        detail=detail[:1500], checks=checks, metrics=metrics, coverage=cover,
                         next_action="none" if passed else "Load the candidate by hand on the target device; "
                         "check the plugin log and the IR's runtime info.")

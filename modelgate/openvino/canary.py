@@ -25,7 +25,7 @@ def llm_canary_body(ir_dir: str, device: str, prompt: str, new_tokens: int) -> d
     import openvino_genai as ov_genai
 
     t0 = time.perf_counter()
-    pipe = ov_genai.LLMPipeline(ir_dir, device)
+    pipe = ov_genai.LLMPipeline(ir_dir, device)  # the device's defaults: what a default deployment serves
     load_ms = (time.perf_counter() - t0) * 1000.0
     tok = pipe.get_tokenizer()
     cfg = ov_genai.GenerationConfig()
@@ -41,7 +41,18 @@ def llm_canary_body(ir_dir: str, device: str, prompt: str, new_tokens: int) -> d
             "ttft_ms": float(pm.get_ttft().mean), "tpot_ms": float(pm.get_tpot().mean),
             "throughput_tok_s": float(pm.get_throughput().mean),
             "generated_tokens": int(pm.get_num_generated_tokens()), "requested_tokens": new_tokens,
-            "output_text": text, "output_finite": True}
+            "output_text": text, "output_finite": True, "inference_precision": _default_precision(device)}
+
+
+def _default_precision(device: str) -> str | None:
+    """The device's default inference precision (bf16 on CPUs that support it): what the canary ran at."""
+    import openvino as ov
+
+    try:
+        value = ov.Core().get_property(device, "INFERENCE_PRECISION_HINT")
+    except RuntimeError:
+        return None
+    return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
 
 
 def runtime_canary_body(ir_xml: str, device: str, inputs: dict, runs: int) -> dict:
@@ -64,7 +75,8 @@ def runtime_canary_body(ir_xml: str, device: str, inputs: dict, runs: int) -> di
     lat.sort()
     return {"kind": "runtime", "device": device, "load_ms": load_ms, "latency_ms": lat[len(lat) // 2],
             "latencies_ms": lat, "throughput_inf_s": 1000.0 / (sum(lat) / len(lat)),
-            "output_shape": list(out.shape), "output_finite": bool(np.isfinite(out).all())}
+            "output_shape": list(out.shape), "output_finite": bool(np.isfinite(out).all()),
+            "inference_precision": _default_precision(device)}
 
 
 def observe_canary(ir_dir: str | Path, *, llm: bool, device: str = "CPU", sample_inputs: dict | None = None,

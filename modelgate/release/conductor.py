@@ -39,7 +39,6 @@ class Source:
     path: Path            # HF folder or model file
     kind: str             # llm | encoder | classifier
     task: str | None      # optimum task for HF folders
-    calibration_dir: Path  # where a static_int8 calibration set / tokenizer lives
 
 
 @dataclass
@@ -50,9 +49,24 @@ class ChainResult:
     ptq_obs: dict | None = None
     canary: dict | None = None
     compare: dict | None = None
-    candidate_ir: str | None = None
+    candidate_ir: str | None = None   # absolute path of the candidate IR folder
     candidate_sha256: str | None = None
     summaries: dict = field(default_factory=dict)
+    eval_info: dict = field(default_factory=dict)  # variant -> runtime properties, answer statistics
+    quantize: dict | None = None      # what NNCF was asked to do (calibration source and samples)
+
+
+@dataclass
+class EvalOptions:
+    """How the evaluations run: tasks, data, precision (all fixed before any stage runs)."""
+    tasks: list[str]
+    limit: int | None = None
+    precision: str = "f32"
+    eval_data: str | None = None           # --eval-data FILE or folder
+    include_path: str | None = None        # --lm-eval-include DIR: task YAMLs
+    num_fewshot: int | None = None
+    allow_download: bool = False
+    lm_max_length: int | None = None
 
 
 def resolve_source(model: str) -> Source:
@@ -66,11 +80,11 @@ def resolve_source(model: str) -> Source:
         if p.suffix.lower() not in NATIVE_SUFFIXES:
             raise GateInputError("USER_CONFIG_ERROR",
                                  f"unsupported model file {p.name}: use .onnx, .pt or an HF folder")
-        return Source(p.resolve(), "classifier", None, p.resolve().parent)
+        return Source(p.resolve(), "classifier", None)
     if not (p / "config.json").is_file():
         native = [f for f in sorted(p.iterdir()) if f.suffix.lower() == ".onnx"]
         if len(native) == 1:
-            return Source(native[0].resolve(), "classifier", None, p.resolve())
+            return Source(native[0].resolve(), "classifier", None)
         raise GateInputError("USER_CONFIG_ERROR", f"{p} has no config.json and not exactly one .onnx model")
     try:
         task = task_from_model_dir(p)
@@ -80,7 +94,7 @@ def resolve_source(model: str) -> Source:
     if kind is None:
         raise GateInputError("USER_CONFIG_ERROR", f"no day-0 evaluation exists for task {task} "
                              f"(supported: {sorted(set(TASK_MODEL_KIND))} and image classifiers as .onnx/.pt)")
-    return Source(p.resolve(), kind, task, p.resolve())
+    return Source(p.resolve(), kind, task)
 
 
 def _stage_verdict(gate: str, ok: bool, failure_class: str | None, detail: str, **extra) -> dict:
@@ -93,16 +107,37 @@ def _keep(result: dict) -> bool:
 
 
 class Conductor:
-    """Runs the chain for one source and one or more recipes inside one workspace."""
+    """Runs the chain for one source and one or more recipes inside one workspace.
 
-    def __init__(self, ws: Workspace, source: Source, tasks: list[str], *, limit: int | None = None,
-                 device: str = "CPU", threshold: float = 0.01, relative: bool = False, timeout: float = 900.0,
-                 progress: Callable[[str], None] | None = None):
-        self.ws, self.source, self.tasks = ws, source, tasks
+    Everything that can be refused is checked here, before the first stage: the eval tasks (lm-eval
+    tasks are resolved and their data loaded, offline, in a child), the --eval-data file, the
+    calibration data of the recipes that need it.
+    """
+
+    def __init__(self, ws: Workspace, source: Source, evals: EvalOptions | list[str], *, device: str = "CPU",
+                 threshold: float = 0.01, relative: bool = False, timeout: float = 900.0,
+                 recipes: list[dict] = (), calibration_data: str | None = None,
+                 eval_data: tuple | None = None, progress: Callable[[str], None] | None = None):
+        from modelgate.openvino.quantize import resolve_calibration
+
+        self.evals = evals if isinstance(evals, EvalOptions) else EvalOptions(tasks=list(evals))
+        self.ws, self.source, self.tasks = ws, source, self.evals.tasks
         self.threshold, self.relative, self.timeout, self.device = threshold, relative, timeout, device
         self.progress = progress or (lambda msg: None)
-        self.eval_config = ev.make_eval_config(tasks, limit=limit, device=device,
-                                               reference_model=str(source.path) if source.kind == "encoder" else None)
+        self.calibration = None
+        if any(r.get("kind") == "static_int8" or (r.get("nncf") or {}).get("dataset") == "calibration"
+               for r in recipes):
+            model_dir = source.path.parent if source.path.is_file() else source.path
+            self.calibration = resolve_calibration(source.kind, calibration_data, model_dir)
+        if eval_data is None and self.evals.eval_data:
+            from modelgate.release.eval_data import load_eval_data
+
+            eval_data = load_eval_data(self.evals.eval_data)
+        self.eval_config = ev.make_eval_config(
+            self.tasks, limit=self.evals.limit, device=device, precision=self.evals.precision,
+            reference_model=str(source.path) if source.kind == "encoder" else None, eval_data=eval_data,
+            data_root=ws.dir, include_path=self.evals.include_path, num_fewshot=self.evals.num_fewshot,
+            allow_download=self.evals.allow_download, lm_max_length=self.evals.lm_max_length, timeout=timeout)
         self.vers = versions()
         self._source_sha: str | None = None
 
@@ -140,12 +175,14 @@ class Conductor:
 
         name = recipe["name"]
         rel = f"candidate-{name}/ir"
-        inputs = {"recipe": recipe, "baseline_ir": self.ws.hashes.get("baseline/ir"), "versions": self.vers}
+        uses_data = recipe.get("kind") == "static_int8" or (recipe.get("nncf") or {}).get("dataset") == "calibration"
+        calibration = self.calibration if uses_data else None
+        inputs = {"recipe": recipe, "baseline_ir": self.ws.hashes.get("baseline/ir"), "versions": self.vers,
+                  "calibration_sha256": calibration["sha256"] if calibration else None}
 
         def body() -> dict:
             self.progress(f"{name}: NNCF {recipe['kind']}")
-            res = quantize(recipe, self.ws.path("baseline", "ir"), self.ws.path(rel),
-                           calibration_source=self.source.calibration_dir,
+            res = quantize(recipe, self.ws.path("baseline", "ir"), self.ws.path(rel), calibration=calibration,
                            tokenizer_dir=self.source.path if self.source.kind == "llm" else None, timeout=self.timeout)
             detail = (f"NNCF {recipe['kind']} with {res.value['nncf_kwargs']} in {res.value['seconds']:.1f}s"
                       if res.ok else res.detail)
@@ -196,33 +233,47 @@ class Conductor:
     def _sample_inputs(self) -> dict:
         """One real request for a non-LLM canary."""
         if self.source.kind == "classifier":
+            import numpy as np
             import openvino as ov
+
             model = ov.Core().read_model(str(self.ws.path("baseline", "ir", "openvino_model.xml")))
+            shape = model.inputs[0].get_partial_shape()
+            dims = [d.get_length() if d.is_static else 1 for d in shape]  # a dynamic (batch) dimension -> 1
             name = next(iter(model.inputs[0].get_names()))
-            return {name: [ev.digits_samples()[0]["input"]]}
+            # an image-like input in [0, 1): the canary asks whether it loads and answers, not what it answers
+            return {name: np.random.default_rng(0).random(dims, dtype=np.float32).tolist()}
         if self.source.kind == "encoder":
             from transformers import AutoTokenizer
             tok = AutoTokenizer.from_pretrained(self.ws.path("baseline", "ir"))
             return {k: v.tolist() for k, v in tok(ev.EMBEDDING_SENTENCES[0], return_tensors="np").items()}
         return {}
 
-    def evaluate(self, variant_dir: str, variant: str) -> dict:
-        """Run summary of ``<variant_dir>/ir`` (cached by the IR hash and the eval config hash)."""
+    def evaluate(self, variant_dir: str, variant: str) -> tuple[dict, dict]:
+        """(run summary, eval info) of ``<variant_dir>/ir``, cached by the IR hash and the eval config hash
+        (and, for a candidate judged by answer similarity, the baseline's answers)."""
         ir_rel, eval_rel = f"{variant_dir}/ir", f"{variant_dir}/eval"
         inputs = {"ir": self.ws.hashes.get(ir_rel), "eval_config_sha256": ev.eval_config_sha256(self.eval_config)}
+        needs_reference = variant != "baseline" and any(
+            s.get("engine") == "answer-similarity" for s in self.eval_config["task_specs"].values())
+        if needs_reference:
+            inputs["reference_answers"] = self.ws.hashes.get("baseline/eval")
 
         def body() -> dict:
-            summary = ev.run_evaluation(self.ws.path(ir_rel), self.eval_config, self.ws.path(eval_rel),
-                                        variant=variant, run_id=f"{self.ws.run_id}/{variant_dir}",
-                                        model_label=ir_rel, timeout=self.timeout, progress=self.progress)
-            return {"summary_path": f"{eval_rel}/run_summary.json", "status": summary["status"],
+            summary, info = ev.run_evaluation(
+                self.ws.path(ir_rel), self.eval_config, self.ws.path(eval_rel), variant=variant,
+                run_id=f"{self.ws.run_id}/{variant_dir}", model_label=str(self.ws.path(ir_rel)),
+                data_root=self.ws.dir, include_path=self.evals.include_path,
+                allow_download=self.evals.allow_download,
+                reference_eval=self.ws.path("baseline", "eval") if needs_reference else None,
+                timeout=self.timeout, progress=self.progress)
+            return {"summary_path": f"{eval_rel}/run_summary.json", "status": summary["status"], "info": info,
                     "failure_class": None if summary["status"] == "COMPLETED" else "EVAL_SCORER_FAILED"}
 
         res = self.ws.stage(f"eval-{variant_dir}", inputs, [eval_rel], body,
                             keep=lambda r: not any(e["code"] in ("TIMEOUT", "INFRA")
                                                    for t in _read(self.ws.path(r["summary_path"]))["tasks"].values()
                                                    for e in t.get("errors", [])))
-        return _read(self.ws.path(res["summary_path"]))
+        return _read(self.ws.path(res["summary_path"])), res.get("info") or {}
 
     def gate_run(self, summary: dict, variant_dir: str) -> dict:
         """gate_run on a summary, with the per-sample records' statistics."""
@@ -264,9 +315,10 @@ class Conductor:
                                          f"models; {self.source.path.name} is a {self.source.kind} model"))
             return decide()
         stages.append(self.quantize(recipe))
+        result.quantize = stages[-1].get("metrics") or None
         if not stages[-1]["pass"]:
             return decide()
-        result.candidate_ir = f"{cdir}/ir"
+        result.candidate_ir = str(self.ws.path(cdir, "ir"))
         ptq, result.ptq_obs = self.gate_ptq(recipe)
         stages.append(ptq)
         if not ptq["pass"]:
@@ -275,12 +327,12 @@ class Conductor:
         stages.append(canary)
         if not canary["pass"]:
             return decide()
-        base = self.evaluate("baseline", "baseline")
+        base, result.eval_info["baseline"] = self.evaluate("baseline", "baseline")
         run_b = self.gate_run(base, "baseline")
         stages.append(dict(run_b, gate="gate-run", variant="baseline"))
         if not run_b["pass"]:
             return decide()
-        cand = self.evaluate(cdir, "candidate")
+        cand, result.eval_info["candidate"] = self.evaluate(cdir, "candidate")
         result.summaries = {"baseline": base, "candidate": cand}
         run_c = self.gate_run(cand, cdir)
         stages.append(dict(run_c, gate="gate-run", variant="candidate"))
@@ -290,7 +342,7 @@ class Conductor:
         stages.append(result.compare)
         if not result.compare["pass"]:
             return decide()
-        close = self.closeout(result.candidate_ir, cand)
+        close = self.closeout(f"{cdir}/ir", cand)
         stages.append(close)
         result.candidate_sha256 = close["metrics"]["artifact_sha256"]
         return decide()

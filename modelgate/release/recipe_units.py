@@ -21,17 +21,19 @@ CHAIN_STAGES = 6  # baseline export, quantize, gate-ptq, canary, closeout, slack
 CHAIN_MARGIN_S = 300.0
 
 
-def chain_unit(workspace: str, run_id: str, model: str, tasks: list[str], recipe: dict, limit: int | None,
-               device: str, threshold: float, relative: bool, timeout: float) -> dict:
+def chain_unit(workspace: str, run_id: str, model: str, evals: dict, recipe: dict, device: str, threshold: float,
+               relative: bool, timeout: float, calibration_data: str | None = None) -> dict:
     """Worker side: rebuild the conductor over the shared run folder and run one recipe's chain.
 
+    ``evals`` is the driver's ``EvalOptions`` as a dict (tasks, limit, precision, --eval-data, lm-eval
+    options): the worker builds the same eval config (its hash is checked by the comparison).
     Returns the chain and this process's stage bookkeeping (ran, skipped, seconds) for the driver."""
-    from modelgate.release.conductor import Conductor, resolve_source
+    from modelgate.release.conductor import Conductor, EvalOptions, resolve_source
     from modelgate.release.workspace import Workspace
 
     ws = Workspace(workspace, run_id)
-    cond = Conductor(ws, resolve_source(model), tasks, limit=limit, device=device, threshold=threshold,
-                     relative=relative, timeout=timeout)
+    cond = Conductor(ws, resolve_source(model), EvalOptions(**evals), device=device, threshold=threshold,
+                     relative=relative, timeout=timeout, recipes=[recipe], calibration_data=calibration_data)
     chain = cond.run_chain(recipe)
     return {"chain": chain, "ran": ws.ran, "skipped": ws.skipped, "seconds": ws.seconds}
 
@@ -49,22 +51,31 @@ def _failed_chain(recipe: str, failure_class: str, detail: str):
     return ChainResult(recipe, decide_release([stage]), [stage])
 
 
-def run_recipes(executor, ws, source, tasks: list[str], recipes: list[dict], *, limit: int | None, device: str,
+def run_recipes(executor, ws, source, evals, recipes: list[dict], *, limit: int | None, device: str,
                 threshold: float, relative: bool, timeout: float, pareto: bool,
-                progress: Callable[[str], None]) -> tuple[list, dict]:
+                progress: Callable[[str], None], calibration_data: str | None = None) -> tuple[list, dict]:
     """Every recipe's chain as a unit on ``executor``; returns (chains in the requested order, placements).
+
+    ``evals``: the conductor's ``EvalOptions`` (or a list of task names, with ``limit``).
 
     ``ws``'s bookkeeping (ran, skipped, seconds) gets each reported chain's, in recipe order. A unit
     that returned no chain (its worker or node lost on every attempt, a crash of the unit itself,
     its backstop timeout) becomes a chain whose one stage says so: INDETERMINATE for TIMEOUT and
     INFRA_TRANSIENT, as a stage that failed that way locally.
     """
-    from modelgate.executor import Unit
+    import dataclasses
 
+    from modelgate.executor import Unit
+    from modelgate.release.conductor import EvalOptions
+
+    if not isinstance(evals, EvalOptions):
+        evals = EvalOptions(tasks=list(evals), limit=limit)
+    tasks = evals.tasks
     units = [Unit(key=f"recipe:{r['name']}", target="modelgate.release.recipe_units:chain_unit", kind="recipe",
-                  kwargs={"workspace": str(ws.root), "run_id": ws.run_id, "model": str(source.path), "tasks": tasks,
-                          "recipe": r, "limit": limit, "device": device, "threshold": threshold,
-                          "relative": relative, "timeout": timeout},
+                  kwargs={"workspace": str(ws.root), "run_id": ws.run_id, "model": str(source.path),
+                          "evals": dataclasses.asdict(evals), "recipe": r, "device": device,
+                          "threshold": threshold, "relative": relative, "timeout": timeout,
+                          "calibration_data": calibration_data},
                   timeout_s=unit_timeout(timeout, tasks), device=device, num_cpus=executor.unit_threads,
                   error_class="UNKNOWN", nested=True)
              for r in recipes]
