@@ -20,7 +20,7 @@ from modelgate.contract import check, coverage
 from modelgate.gates import layerwise as layerwise_gate
 from modelgate.gates import precision as precision_gate
 from modelgate.gates.values import ge_tol, is_count, is_number, le_tol
-from modelgate.gates.verify_report import next_action, verify_coverage
+from modelgate.gates.verify_report import family_detail, next_action, verify_coverage
 
 GATE = "verify-conversion"
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4")
@@ -439,6 +439,8 @@ def _e2e_detail(obs: dict, precisions: list[dict]) -> str:
     if mode == "forward":
         return (f"ran {plan.get('inputs')} inputs (up to position {plan.get('longest_position')}) through the OpenVINO "
                 f"runtime at {at} and compared every block output and the outputs with the transformers source")
+    if mode == "family":
+        return family_detail(obs, at)
     return f"ran a forward pass on seeded realistic inputs through the OpenVINO runtime ({mode})" + (
         " and compared every output with the source" if fid.get("source_ran") else "")
 
@@ -476,7 +478,8 @@ def evaluate_verify(observations: dict, tolerances: dict) -> dict:
                 checks.append(_constants_check(obs.get("config_constants"), obs.get("mode")))
                 checks += _tokenizer_checks(obs.get("tokenizer"))
                 checks += _degenerate_checks(obs.get("degenerate"))
-                checks += _fidelity_checks(obs.get("fidelity"), tolerances, obs.get("mode") == "causal-lm")
+                checks += _fidelity_checks(obs.get("fidelity"), tolerances,
+                                           obs.get("mode") == "causal-lm" or obs.get("generative") is True)
                 lw_checks, table, divergent = _layerwise(obs, tolerances)
                 checks += lw_checks
                 for name, run in _precision_runs(obs):

@@ -24,10 +24,11 @@ def verify_coverage(obs: dict, verdict: dict, checks: list[dict]) -> dict:
     mode = obs.get("mode")
     exercised = {"mode": mode, "weight_format": obs.get("weight_format"), "device": obs.get("device") or "CPU",
                  "precisions": {p["name"]: p["ran_as"] for p in precisions},
-                 "modalities": ["text"] if mode in ("causal-lm", "forward") else ["tensors"],
+                 "modalities": ["text"] if mode in ("causal-lm", "forward") else
+                 FAMILY_MODALITIES.get(obs.get("family"), ["tensors"]) if mode == "family" else ["tensors"],
                  "layerwise_blocks": blocks}
-    for key in ("prompts", "inputs", "greedy_prompts", "new_tokens", "greedy_horizon", "compared_tokens",
-                "longest_position", "max_positions", "kv_cache_steps"):
+    for key in ("family", "denoising_steps", "prompts", "inputs", "greedy_prompts", "new_tokens", "greedy_horizon",
+                "compared_tokens", "longest_position", "max_positions", "kv_cache_steps"):
         if plan.get(key) is not None:
             exercised[key] = plan[key]
     not_exercised = [f"{c['name']}: {c.get('not_judged_because')}" for c in checks if c["pass"] is None]
@@ -37,11 +38,15 @@ def verify_coverage(obs: dict, verdict: dict, checks: list[dict]) -> dict:
                              f"(the sweep stops at {_n(longest + 1)}; --positions {limit} reaches them)")
     ran = {p["ran_as"] for p in precisions}
     default = obs.get("device_default_precision")
-    if default and default not in ran and verdict.get("pass") is not None:
-        not_exercised.append(f"the device's default precision {default} (run with --inference-precision default)")
-    for low in ("bf16", "f16"):
-        if low not in ran and low != default:
-            not_exercised.append(f"{low} inference (run with --inference-precision {low} or all)")
+    if mode == "family":
+        not_exercised.append("bf16 and f16 inference, the device's default precision (task families run at f32 "
+                             "only: --inference-precision does not apply)")
+    else:
+        if default and default not in ran and verdict.get("pass") is not None:
+            not_exercised.append(f"the device's default precision {default} (run with --inference-precision default)")
+        for low in ("bf16", "f16"):
+            if low not in ran and low != default:
+                not_exercised.append(f"{low} inference (run with --inference-precision {low} or all)")
     not_exercised.append(f"devices other than {exercised['device']}")
     if mode == "causal-lm":
         not_exercised += ["sampled (non-greedy) decoding", "batches of more than one sequence"]
@@ -60,7 +65,9 @@ def _summary(obs: dict, verdict: dict, ex: dict, blocks: int) -> str:
             where = f" (first divergent layer: {d['layer']})"
         return (f"{decision}{where}: {verdict.get('detail')}"[:400] + "; nothing is vouched for")
     what = (f"{_n(ex['prompts'])} prompts up to position {_n(ex.get('longest_position'))}" if "prompts" in ex else
-            f"{_n(ex['inputs'])} inputs up to position {_n(ex.get('longest_position'))}" if "inputs" in ex else
+            f"{_n(ex['inputs'])} inputs" + (f" up to position {_n(ex['longest_position'])}"
+                                             if ex.get("longest_position") is not None else "")
+            + (f" of the {ex['family']} family" if ex.get("family") else "") if "inputs" in ex else
             "seeded inputs")
     layer = (f"{blocks} blocks compared layer by layer" if blocks else
              "outputs compared (layer-wise not judged)")
@@ -100,6 +107,12 @@ def next_action(obs: dict, verdict: dict, first: dict | None) -> str:
         return (f"Inspect {stack}.{d['layer']} in the IR: it is the first block whose own output differs from the "
                 f"source's ({ratio} its {fmt} limit). Compare that block's weights, quantization scales and zero "
                 "points with the source's, then re-export.")
+    if cls == "FIDELITY_REGRESSION" and name.startswith("fidelity_") and obs.get("mode") == "family":
+        worst = worst_component(obs)
+        return (f"The {obs.get('family')} export differs from its source ({name}"
+                + (f", worst at {worst}" if worst else "") + "): re-export every sub-model from the same source "
+                "folder in one optimum-cli run (a sub-model from another export or a corrupted .bin shows here), "
+                "then verify again; if only a low-bit format fails, verify fp16 or int8 instead.")
     if cls == "FIDELITY_REGRESSION" and name.startswith("fidelity_"):
         layer_ok = [c for c in verdict.get("checks", []) if c["name"] in ("layerwise_blocks",
                                                                           "layerwise_hidden_states")]
@@ -124,3 +137,41 @@ def next_action(obs: dict, verdict: dict, first: dict | None) -> str:
         return ("Re-export from the source: constants in the IR (" + (first.get("detail") or "")[:160] +
                 ") disagree with config.json. Never hand-edit the IR.")
     return ""
+
+
+FAMILY_MODALITIES = {"seq2seq-lm": ["text"], "speech-seq2seq": ["audio", "text"], "vision2seq": ["image", "text"],
+                     "visual-lm": ["image", "text"], "audio-classification": ["audio"], "ctc": ["audio"],
+                     "image-classification": ["image"], "question-answering": ["text"],
+                     "text-to-image": ["text", "image"]}
+FAMILY_RUNS = {  # family -> what its OpenVINO run is, in a user's words
+    "seq2seq-lm": "greedy generate() through OVModelForSeq2SeqLM (encoder IR, then the decoder IR with its KV cache)",
+    "speech-seq2seq": "greedy decoding of seeded audio through OVModelForSpeechSeq2Seq (its encoder once, its "
+                      "decoder one token per call through the KV cache)",
+    "vision2seq": "greedy generate() on seeded images through OVModelForVision2Seq (image encoder, text decoder)",
+    "visual-lm": "greedy generate() on a seeded image and a chat prompt through OVModelForVisualCausalLM "
+                 "(vision embeddings, text embeddings, language model)",
+    "audio-classification": "seeded audio through OVModelForAudioClassification",
+    "ctc": "seeded audio through OVModelForCTC",
+    "image-classification": "seeded images through OVModelForImageClassification",
+    "question-answering": "question/context pairs through OVModelForQuestionAnswering",
+    "text-to-image": "the OVStableDiffusionPipeline (text encoder, every UNet step, VAE decoder) on fixed latents",
+}
+
+
+def family_detail(obs: dict, at: str) -> str:
+    """The e2e_detail of a task-family verification: what ran and what was compared."""
+    family = obs.get("family")
+    plan = obs.get("plan") if isinstance(obs.get("plan"), dict) else {}
+    fid = obs.get("fidelity") if isinstance(obs.get("fidelity"), dict) else {}
+    compared = sorted(fid.get("components") or {}) if fid.get("source_ran") else []
+    return (f"ran {plan.get('inputs')} input(s): {FAMILY_RUNS.get(family, family)}, at {at}" +
+            (f"; compared {', '.join(compared)} with the source on identical inputs" if compared else "") +
+            (" and the greedy tokens" if obs.get("generative") and compared else ""))
+
+
+def worst_component(obs: dict) -> str | None:
+    """The family component (sub-model output or step) farthest from its source twin, by rel_err."""
+    comps = ((obs.get("fidelity") or {}).get("components") or {}) if isinstance(obs.get("fidelity"), dict) else {}
+    scored = [(c.get("rel_err"), name) for name, c in comps.items() if isinstance(c, dict)
+              and isinstance(c.get("rel_err"), (int, float))]
+    return max(scored)[1] if scored else None

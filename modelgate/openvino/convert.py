@@ -39,6 +39,9 @@ NATIVE_COMPRESSION = {"int8": "INT8_ASYM", "int4": "INT4_ASYM"}
 # failure classes after which an export is retried with int4
 RETRY_INT4_CLASSES = frozenset({"RESOURCE_EXHAUSTED", "TIMEOUT"})
 
+# what optimum-intel says when it has no export for an architecture or task
+UNSUPPORTED_EXPORT = re.compile(r"is not supported yet (?:for|with)|custom or unsupported architecture|"
+                                r"does(?:n't| not) support (?:the )?task|not supported in Optimum")
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 HUB_PROBE_SECONDS = 3.0
 
@@ -236,8 +239,11 @@ def _resolve_task(info: SourceInfo, task: str | None) -> str:
 
 def _export_optimum(info: SourceInfo, out_dir: Path, task: str, weight_format: str, timeout: float,
                     trust_remote_code: bool, log_path: Path) -> childproc.ChildResult:
-    argv = _optimum_cli() + ["export", "openvino", "--model", info.location, "--task", task,
+    argv = _optimum_cli() + ["export", "openvino", "--model", str(Path(info.location).resolve())
+                             if info.kind == "hf-dir" else info.location, "--task", task,
                              "--weight-format", weight_format]
+    if task == "text-to-image":
+        argv += ["--library", "diffusers"]
     if weight_format == "int4":
         g = int4_group_size(info.config)
         argv += ["--group-size", str(g)]
@@ -328,6 +334,10 @@ def convert(model: str, out_dir: str | os.PathLike, *, task: str | None = None, 
         raise GateInputError("USER_CONFIG_ERROR", f"{out_dir} already holds an IR; choose an empty output folder")
     log_path = out_dir / "conversion.log"
     resolved_task = _resolve_task(info, task)
+    from modelgate.openvino import families
+    family = families.family_for(resolved_task, info.config) if path == "optimum-cli" else None
+    if family:  # the family's export task (e.g. speech seq2seq with past) and its IR layout
+        resolved_task = families.export_task(family)
     spec = None
     if info.kind == "pytorch" or (info.kind == "onnx" and input_spec):
         spec = _load_input_spec(Path(info.location), input_spec)
@@ -361,10 +371,20 @@ def convert(model: str, out_dir: str | os.PathLike, *, task: str | None = None, 
             res2.detail = f"{res.detail}; int4 retry also failed: {res2.detail}"
             res = res2
     seconds = res.seconds
-    xml = out_dir / IR_NAME
-    if res.ok and not xml.is_file():
+    unsupported = UNSUPPORTED_EXPORT.search(f"{res.log_tail}\n{res.detail}") if not res.ok and \
+        path == "optimum-cli" else None
+    if unsupported:  # optimum-intel itself cannot export it: say so, with its own words
+        line = next((ln for ln in f"{res.log_tail}\n{res.detail}".splitlines() if unsupported.group(0) in ln), "")
+        res = childproc.ChildResult(False, failure_class="MODEL_UNSUPPORTED", log_tail=res.log_tail,
+                                    seconds=res.seconds, detail=f"optimum-intel cannot export this model "
+                                    f"(task {resolved_task}): {line.strip()[:400]}")
+    xml = out_dir / (families.MAIN_IR[family] if family else IR_NAME)
+    missing = families.missing_irs(out_dir, family) if family else ([] if xml.is_file() else [IR_NAME])
+    if res.ok and missing:
         res = childproc.ChildResult(False, failure_class="CONVERSION_FAILED", log_tail=res.log_tail,
-                                    detail=f"converter exited 0 but wrote no {IR_NAME}")
+                                    detail=f"converter exited 0 but wrote no {', '.join(missing)}"
+                                    + (f" (a {family} export needs {', '.join(families.FAMILIES[family].irs)})"
+                                       if family else ""))
     if res.log_tail and not log_path.exists():
         log_path.write_text(res.log_tail)
     if not res.ok:

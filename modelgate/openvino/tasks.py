@@ -94,6 +94,11 @@ TASK_HF_CLASS = {
     "automatic-speech-recognition": "AutoModelForSpeechSeq2Seq",
 }
 
+# speech encoders: their *ForSequenceClassification heads classify audio, not text
+AUDIO_MODEL_TYPES = frozenset({"wav2vec2", "wav2vec2-conformer", "wav2vec2-bert", "hubert", "wavlm", "unispeech",
+                               "unispeech-sat", "sew", "sew-d", "data2vec-audio", "whisper"})
+SUFFIX_TASK_BY_MODALITY = {"text-classification": "audio-classification"}
+
 GENERATIVE_TASKS = frozenset({"text-generation", "text-generation-with-past", "text2text-generation",
                               "text2text-generation-with-past", "image-text-to-text", "image-to-text",
                               "automatic-speech-recognition"})
@@ -117,6 +122,8 @@ def task_from_config(config: dict) -> str:
         task = ARCHITECTURE_SUFFIX_TASK[suffix]
         if task is None:  # ambiguous name: ask the model type
             task = MODEL_TYPE_TASK.get(model_type)
+        if model_type in AUDIO_MODEL_TYPES:
+            task = SUFFIX_TASK_BY_MODALITY.get(task, task)
         if task is not None:
             return task
     if not archs and model_type in MODEL_TYPE_TASK:

@@ -20,10 +20,10 @@ from pathlib import Path
 from modelgate import childproc
 from modelgate.contract import GateFailure, GateInputError
 from modelgate.openvino import convert as conv_mod
-from modelgate.openvino import fidelity, integrity
+from modelgate.openvino import families, fidelity, integrity
 from modelgate.openvino.inputs import DEFAULT_SEED
-from modelgate.openvino.tasks import DECODER_TASKS, TaskError, task_from_config, validate_task
-from modelgate.verify import assemble, resources
+from modelgate.openvino.tasks import DECODER_TASKS, TaskError, task_from_model_dir, validate_task
+from modelgate.verify import assemble, family_observe, resources
 from modelgate.verify import plan as plan_mod
 
 DEFAULT_NEW_TOKENS = 8
@@ -64,6 +64,7 @@ class Request:
     source_cache: dict | None = None
     evidence: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    hub: dict | None = None                # hub id, revision and where it came from (a resolved hub id)
 
 
 def weight_format_of(xml: Path) -> str:
@@ -152,8 +153,8 @@ def _resolve_task(req: Request, info, ir_dir: Path | None) -> str | None:
     try:
         if req.task:
             return validate_task(req.task)
-        if info.kind == "hf-dir":
-            return task_from_config(info.config)
+        if info.kind == "hf-dir":  # config.json architectures, or model_index.json (diffusers)
+            return task_from_model_dir(info.location)
         if ir_dir is not None and (ir_dir / conv_mod.CONVERSION_RECORD).is_file():
             return json.loads((ir_dir / conv_mod.CONVERSION_RECORD).read_text()).get("task")
     except TaskError as exc:
@@ -161,12 +162,12 @@ def _resolve_task(req: Request, info, ir_dir: Path | None) -> str | None:
     return None
 
 
-def _convert(req: Request, info) -> tuple[dict, Path | None]:
+def _convert(req: Request, info, family: str | None = None) -> tuple[dict, Path | None]:
     if req.converted:
         p = Path(req.converted)
         if not p.exists():
             raise GateInputError("USER_CONFIG_ERROR", f"--converted not found: {p}")
-        xml = conv_mod.find_ir_xml(p)
+        xml = family_observe.require_irs(p, family) if family and p.is_dir() else conv_mod.find_ir_xml(p)
         if xml.suffix != ".xml" or not xml.is_file():
             raise GateInputError("USER_CONFIG_ERROR", f"--converted is not an OpenVINO IR: {p}")
         record = {}
@@ -204,20 +205,31 @@ def observe(req: Request) -> dict:
             validate_task(req.task)
         except TaskError as exc:
             raise GateInputError("USER_CONFIG_ERROR", str(exc)) from exc
-    if info.kind == "hf-id":
-        raise GateFailure("MODEL_UNSUPPORTED", "verifying against a hub id needs a local copy of the source for "
-                          "the fidelity comparison; download it and pass the folder")
+    if info.kind == "hf-id":  # cache first, then the hub; SOURCE_UNAVAILABLE within seconds otherwise
+        from modelgate.verify import hub
+        resolved = hub.resolve(info.location, download_seconds=req.timeout)
+        req.hub = resolved.record()
+        req.evidence["source_snapshot"] = resolved.path
+        info = conv_mod.detect_source(resolved.path, req.trust_remote_code)
+    hf_dir = info.location if info.kind == "hf-dir" else None
+    task = _resolve_task(req, info, None) if hf_dir else None
+    family = families.family_for(task, info.config) if hf_dir else None
+    if family:  # the source must be able to make the family's inputs (processor, feature extractor...)
+        family_observe.require_source_files(hf_dir, family)
     if req.converted:  # a bad --converted must fail before anything runs
         if not Path(req.converted).exists():
             raise GateInputError("USER_CONFIG_ERROR", f"--converted not found: {req.converted}")
-        conv_mod.find_ir_xml(Path(req.converted))
-    hf_dir = info.location if info.kind == "hf-dir" else None
-    task = _resolve_task(req, info, None) if hf_dir else None
+        if family and Path(req.converted).is_dir():
+            family_observe.require_irs(Path(req.converted), family)
+        else:
+            conv_mod.find_ir_xml(Path(req.converted))
     plan = _plan(req, hf_dir, info.config, task) if hf_dir else None
     if hf_dir:
         resources.refuse_if_too_large(resources.estimate_verify(hf_dir, info.config, req.weight_format or "fp16",
                                                                 convert=req.converted is None))
-    obs = _observe_ir(req, info, hf_dir, plan)
+    obs = _observe_ir(req, info, hf_dir, plan, family)
+    if req.hub:
+        obs["source"] = dict(req.hub)
     req.timings["observe_s"] = time.monotonic() - t0
     return obs
 
@@ -231,8 +243,8 @@ def _plan(req: Request, hf_dir: str, config: dict, task: str) -> dict | None:
     return None
 
 
-def _observe_ir(req: Request, info, hf_dir: str | None, plan: dict | None) -> dict:
-    conversion, xml = _convert(req, info)
+def _observe_ir(req: Request, info, hf_dir: str | None, plan: dict | None, family: str | None = None) -> dict:
+    conversion, xml = _convert(req, info, family)
     req.timings["convert_s"] = conversion.get("seconds") or 0.0
     task = _resolve_task(req, info, xml.parent if xml else None)
     obs: dict = {"conversion": conversion, "task": task, "source_kind": info.kind,
@@ -242,6 +254,9 @@ def _observe_ir(req: Request, info, hf_dir: str | None, plan: dict | None) -> di
         return obs
     req.evidence["ir_xml"] = str(xml.resolve())
     obs["weight_format"] = req.weight_format or conversion.get("weight_format") or weight_format_of(xml)
+    if family and hf_dir:  # multi-IR families: every sub-model, the user's optimum-intel class
+        family_observe.observe_family(req, obs, families.export_root(xml, family), hf_dir, family, _call)
+        return obs
     integ = integrity.bin_integrity(xml)
     obs["integrity"] = integ
     try:
@@ -257,7 +272,8 @@ def _observe_ir(req: Request, info, hf_dir: str | None, plan: dict | None) -> di
         _observe_hf(req, obs, xml, hf_dir, info.config, task, plan)
     elif hf_dir:
         raise GateFailure("MODEL_UNSUPPORTED", f"end-to-end verification of task {task!r} is not implemented "
-                          "(supported: text generation, single-IR text encoders, ONNX/PyTorch/IR forward passes)")
+                          "(supported: text generation, text encoders, the families "
+                          f"{', '.join(families.FAMILIES)}, ONNX/PyTorch/IR forward passes)")
     else:
         obs["mode"] = "raw"
         _observe_raw(req, obs, xml, info)

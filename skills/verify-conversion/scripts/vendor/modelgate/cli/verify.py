@@ -169,7 +169,8 @@ def make_result(fields: dict, obs: dict, evidence: dict, timings: dict) -> dict:
         GATE, passed=core["pass"], failure_class=core["failure_class"], decision=core["decision"],
         detail=core["detail"], checks=core["checks"], metrics=core["metrics"], evidence=ev, timings=timings,
         coverage=core["coverage"], next_action=core["next_action"], weight_format=obs.get("weight_format"),
-        source_kind=obs.get("source_kind"), mode=obs.get("mode"), generated_ids=gen, **fields)
+        source_kind=obs.get("source_kind"), mode=obs.get("mode"), generated_ids=gen, source=obs.get("source"),
+        family=obs.get("family"), **fields)
 
 
 
