@@ -41,6 +41,10 @@ RECIPES: dict[str, dict] = {
     "llava": {"family": "llava", "seed": 21, "train_steps": 80, "v": 1},
     "stable-diffusion": {"family": "sd", "seed": 31, "v": 1},
     "bert-qa": {"family": "bert-qa", "seed": 41, "v": 1},
+    # single-IR text encoders of the other heads (verified in the forward mode, not as a family)
+    "distilbert-mlm": {"family": "encoder", "arch": "DistilBertForMaskedLM", "seed": 42, "v": 1},
+    "bert-ner": {"family": "encoder", "arch": "BertForTokenClassification", "labels": 5, "seed": 43, "v": 1},
+    "bert-features": {"family": "encoder", "arch": "BertModel", "seed": 44, "v": 1},
 }
 
 
@@ -401,5 +405,25 @@ def _build_bert_qa(r: dict, out: Path):
     tok.save_pretrained(out)
 
 
+def _build_encoder(r: dict, out: Path):
+    """A tiny text encoder with the head of ``r["arch"]`` (masked LM, token classifier, bare encoder)."""
+    import transformers
+    _seed(r["seed"])
+    tok = _wordpiece(200)
+    if r["arch"].startswith("DistilBert"):
+        cfg = transformers.DistilBertConfig(vocab_size=len(tok), dim=64, n_layers=2, n_heads=4, hidden_dim=128,
+                                            max_position_embeddings=128, pad_token_id=tok.pad_token_id)
+    else:
+        cfg = transformers.BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                      intermediate_size=128, max_position_embeddings=128,
+                                      pad_token_id=tok.pad_token_id, num_labels=r.get("labels", 2))
+    cfg.architectures = [r["arch"]]
+    m = getattr(transformers, r["arch"])(cfg)
+    _widen(m)
+    m.eval().save_pretrained(out)
+    tok.save_pretrained(out)
+
+
 BUILDERS = {"t5": _build_t5, "bart": _build_bart, "whisper": _build_whisper, "wav2vec2": _build_wav2vec2,
-            "vit": _build_vit, "ved": _build_ved, "llava": _build_llava, "sd": _build_sd, "bert-qa": _build_bert_qa}
+            "vit": _build_vit, "ved": _build_ved, "llava": _build_llava, "sd": _build_sd, "bert-qa": _build_bert_qa,
+            "encoder": _build_encoder}
