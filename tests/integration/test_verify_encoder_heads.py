@@ -34,6 +34,8 @@ def test_good_export_is_verified_with_layerwise_and_output_fidelity(task):
         assert ran[name] is True, (name, v["detail"])
     # a head is compared on the source's last hidden state; a bare encoder has none, and says so
     assert ran["layerwise_head"] is (None if task == "feature-extraction" else True)
+    # hidden states have no class axis: top-1 over channels is not judged for them, and is for the heads
+    assert ran["fidelity_top1"] is (None if task == "feature-extraction" else True)
     assert v["coverage"]["exercised"]["layerwise_blocks"] == 2
     assert v["metrics"]["cosine_mean"] > 0.999 and v["metrics"]["rel_err"] < 0.01
 

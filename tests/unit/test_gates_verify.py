@@ -320,3 +320,25 @@ def test_any_metric_values_give_a_schema_valid_verdict_and_pass_only_inside_ever
     assert v["pass"] == inside
     if not v["pass"]:
         assert v["failure_class"] == "FIDELITY_REGRESSION"
+
+
+def _encoder(task, top1):
+    obs = good_obs(top1_agreement=top1, greedy_match=None)
+    obs.update(task=task, mode="forward", generative=False)
+    obs["precisions"]["default"]["vs_f32"]["top1_agreement"] = top1
+    return obs
+
+
+def test_hidden_state_outputs_are_not_judged_on_top1_a_near_tie_between_channels_is_no_defect():
+    v = decide(_encoder("feature-extraction", 0.4))
+    checks = {c["name"]: c for c in v["checks"]}
+    assert checks["fidelity_top1"]["pass"] is None and checks["fidelity_top1"]["not_judged_because"]
+    assert checks["precision_default_agreement"]["pass"] is True
+    assert v["pass"] and v["decision"] == "VERIFIED"
+
+
+def test_class_scores_are_still_judged_on_top1():
+    v = decide(_encoder("text-classification", 0.4))
+    checks = {c["name"]: c for c in v["checks"]}
+    assert checks["fidelity_top1"]["pass"] is False and checks["precision_default_agreement"]["pass"] is False
+    assert v["decision"] == "REJECTED"
