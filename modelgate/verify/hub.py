@@ -42,6 +42,19 @@ def offline() -> bool:
     return any(os.environ.get(v, "").strip().lower() not in ("", "0", "false", "no") for v in OFFLINE_VARS)
 
 
+def cache_dir() -> str:
+    """The hub cache as the environment names it now (HF_HUB_CACHE, else HF_HOME/hub, else the default).
+
+    huggingface_hub reads these variables once, when it is first imported; a process that sets them
+    later (a test, an embedding application) would otherwise look in the cache of the first setting."""
+    env = os.environ
+    if env.get("HF_HUB_CACHE"):
+        return env["HF_HUB_CACHE"]
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                              "huggingface")
+    return os.path.join(home, "hub")
+
+
 def _revision_of(path: str) -> str:
     """The commit hash of a snapshot folder (its name, by the hub cache's layout)."""
     return Path(path).name
@@ -57,7 +70,7 @@ def from_cache(hub_id: str, revision: str | None = None) -> Resolved | None:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
     try:
-        path = snapshot_download(hub_id, revision=revision, local_files_only=True)
+        path = snapshot_download(hub_id, revision=revision, local_files_only=True, cache_dir=cache_dir())
     except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
         return None
     if not (Path(path) / "config.json").is_file() and not (Path(path) / "model_index.json").is_file():
@@ -99,7 +112,8 @@ def resolve(hub_id: str, revision: str | None = None, *, answer_seconds: float =
         raise _unavailable(hub_id, f"it is not in the local cache and the hub did not answer ({err})")
     sha = getattr(info, "sha", None) or revision
     path, err = _bounded(lambda: snapshot_download(hub_id, revision=sha, ignore_patterns=list(IGNORE_PATTERNS),
-                                                   etag_timeout=answer_seconds), download_seconds)
+                                                   etag_timeout=answer_seconds, cache_dir=cache_dir()),
+                         download_seconds)
     if path is None:
         raise _unavailable(hub_id, f"the download from the hub failed ({err})")
     return Resolved(path, hub_id, _revision_of(path), "hub")

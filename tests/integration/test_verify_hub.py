@@ -84,3 +84,17 @@ def test_cli_uncached_hub_id_offline_exits_2_source_unavailable_fast(hf_home):
     v = json.loads(p.stdout)
     assert p.returncode == 2 and v["failure_class"] == "SOURCE_UNAVAILABLE" and "Traceback" not in p.stderr
     assert time.monotonic() - t0 < 20   # process start + imports; the lookup itself is well under a second
+
+
+def test_the_cache_is_looked_up_where_the_environment_names_it_now(tmp_path, monkeypatch, hf_home):
+    """huggingface_hub reads HF_HOME once, at its first import: a later setting must still be honoured."""
+    import huggingface_hub  # noqa: F401 - imported first, under whatever HF_HOME was before
+
+    home, rev = hf_home
+    assert hub.resolve(REPO).revision == rev
+    other = tmp_path / "elsewhere"
+    monkeypatch.setenv("HF_HOME", str(other))
+    monkeypatch.setenv("HF_HUB_CACHE", str(other / "hub"))
+    with pytest.raises(GateInputError) as exc:
+        hub.resolve(REPO)
+    assert exc.value.failure_class == "SOURCE_UNAVAILABLE"
