@@ -133,7 +133,10 @@ def test_pipeline_agent_name_cannot_escape_agent_results(tmp_path):
 
 def test_demo_converts_and_verifies_the_tiny_llama_offline(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    p = subprocess.run([sys.executable, "-m", "modelgate.cli", "demo", "--output", str(tmp_path / "demo")],
+    # the README's command: the console script that setup installs beside the interpreter
+    script = Path(sys.executable).parent / "modelgate"
+    assert script.is_file(), "the modelgate console script is not installed in this environment"
+    p = subprocess.run([str(script), "demo", "--output", str(tmp_path / "demo")],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     v = verdict_of(p)
     assert p.returncode == 0 and v["conversion_path"] == "optimum-cli", v["detail"]
