@@ -406,6 +406,18 @@ def _runtime(compiled) -> dict:
     return out
 
 
+def _score_class_row(sample: dict, row, recs: list, errors: list) -> None:
+    """One classifier sample: a top-1 record, or an INVALID_PREDICTION error when its logits are not finite."""
+    import numpy as np
+
+    if not np.isfinite(row).all():
+        errors.append({"code": "INVALID_PREDICTION", "message": "non-finite logits", "sample_id": sample["id"]})
+        return
+    pred = int(row.argmax())
+    recs.append({"id": sample["id"], "score": float(pred == sample["reference"]), "prediction": pred,
+                 "reference": sample["reference"]})
+
+
 def digits_body(ir_dir: str, samples: list[dict], cfg: dict) -> dict:
     import numpy as np
 
@@ -414,12 +426,7 @@ def digits_body(ir_dir: str, samples: list[dict], cfg: dict) -> dict:
     logits = np.asarray(compiled(x)[compiled.output(0)])
     recs, errors = [], []
     for s, row in zip(samples, logits):
-        if not np.isfinite(row).all():
-            errors.append({"code": "INVALID_PREDICTION", "message": "non-finite logits", "sample_id": s["id"]})
-            continue
-        pred = int(row.argmax())
-        recs.append({"id": s["id"], "score": float(pred == s["reference"]), "prediction": pred,
-                     "reference": s["reference"]})
+        _score_class_row(s, row, recs, errors)
     return {"records": recs, "errors": errors, "runtime": _runtime(compiled)}
 
 
@@ -584,12 +591,7 @@ def image_body(ir_dir: str, samples: list[dict], cfg: dict) -> dict:
             raise GateInputError("USER_CONFIG_ERROR", f"image {s['id']}: shape {list(x.shape)} does not fit the "
                                  f"model input {chw}")
         row = np.asarray(compiled(x[None])[compiled.output(0)])[0]
-        if not np.isfinite(row).all():
-            errors.append({"code": "INVALID_PREDICTION", "message": "non-finite logits", "sample_id": s["id"]})
-            continue
-        pred = int(row.argmax())
-        recs.append({"id": s["id"], "score": float(pred == s["reference"]), "prediction": pred,
-                     "reference": s["reference"]})
+        _score_class_row(s, row, recs, errors)
     return {"records": recs, "errors": errors, "runtime": _runtime(compiled)}
 
 
