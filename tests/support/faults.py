@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.ir_edit import ConstRef as Const
+from tests.support.ir_edit import consts as read_consts
 
 IR_XML = "openvino_model.xml"
 TOKENIZER_FILES = ("openvino_tokenizer.xml", "openvino_tokenizer.bin", "openvino_detokenizer.xml",
@@ -27,30 +29,9 @@ ELEMENT_DTYPE = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8"
 DECOMPRESSION_OPS = frozenset({"Convert", "Subtract", "Multiply", "Reshape", "Transpose", "Unsqueeze"})
 
 
-@dataclass
-class Const:
-    name: str
-    element_type: str
-    shape: list[int]
-    offset: int
-    size: int
-
-
 def _np():
     import numpy as np
     return np
-
-
-def _consts(xml: Path) -> dict[str, Const]:
-    out = {}
-    for layer in ET.parse(xml).getroot().iter("layer"):
-        data = layer.find("data")
-        if layer.get("type") != "Const" or data is None or data.get("offset") is None:
-            continue
-        shape = [int(s) for s in data.get("shape", "").split(",") if s.strip()]
-        out[layer.get("name")] = Const(layer.get("name"), data.get("element_type"), shape, int(data.get("offset")),
-                                       int(data.get("size")))
-    return out
 
 
 def _read(ir: Path, c: Const):
@@ -123,7 +104,7 @@ def _roles(ir: Path) -> dict:
         if root is None or len(root.get_shape()) != 2:
             continue
         (gathers if port == 0 else matmuls).append(root.get_friendly_name())
-    consts = _consts(ir / IR_XML)
+    consts = read_consts(ir)
     emb = max(gathers, key=lambda n: consts[n].size, default=None) if gathers else None
     return {"head": head, "embedding": emb, "matmuls": list(dict.fromkeys(matmuls))}
 
@@ -133,7 +114,7 @@ def _weight(consts: dict[str, Const], name: str) -> Weight:
 
 
 def _inner_weights(ir: Path) -> tuple[dict, list[Weight], dict]:
-    consts = _consts(ir / IR_XML)
+    consts = read_consts(ir)
     roles = _roles(ir)
     inner = [_weight(consts, n) for n in roles["matmuls"] if n not in (roles["head"], roles["embedding"])]
     return consts, inner, roles
@@ -170,7 +151,7 @@ inf_weight.__doc__ = "Inf in the first layer's first matmul weight."
 def _head_fault(fn: Callable):
     def fault(src: Path, dst: Path) -> Path:
         ir = _copy(src, dst)
-        consts = _consts(ir / IR_XML)
+        consts = read_consts(ir)
         _scale_values(ir, _weight(consts, _roles(ir)["head"]), fn)
         return ir
     return fault
@@ -185,7 +166,7 @@ scaled_head.__doc__ = "Output head multiplied by 3: argmax and cosine similarity
 def negated_embedding(src: Path, dst: Path) -> Path:
     """Token embedding negated (a sign flip in a converter's weight transform)."""
     ir = _copy(src, dst)
-    consts = _consts(ir / IR_XML)
+    consts = read_consts(ir)
     _scale_values(ir, _weight(consts, _roles(ir)["embedding"]), lambda a: -a)
     return ir
 
