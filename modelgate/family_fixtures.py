@@ -169,7 +169,11 @@ def _build_t5(r: dict, out: Path):
                    num_heads=4, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                    decoder_start_token_id=tok.pad_token_id, tie_word_embeddings=False,
                    architectures=["T5ForConditionalGeneration"])
-    m = T5ForConditionalGeneration(cfg)
+    _save_trained_seq2seq(T5ForConditionalGeneration(cfg), tok, r, out)
+
+
+def _save_trained_seq2seq(m, tok, r: dict, out: Path) -> None:
+    """Train a text2text fixture on the copy task, make its generation greedy, save it with its tokenizer."""
     _train_seq2seq_copy(m, tok, r["train_steps"])
     m.generation_config.do_sample = False
     m.save_pretrained(out)
@@ -192,11 +196,7 @@ def _build_bart(r: dict, out: Path):
                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                      decoder_start_token_id=tok.eos_token_id, forced_bos_token_id=None, forced_eos_token_id=None,
                      architectures=["BartForConditionalGeneration"])
-    m = BartForConditionalGeneration(cfg)
-    _train_seq2seq_copy(m, tok, r["train_steps"])
-    m.generation_config.do_sample = False
-    m.save_pretrained(out)
-    tok.save_pretrained(out)
+    _save_trained_seq2seq(BartForConditionalGeneration(cfg), tok, r, out)
 
 
 def _build_whisper(r: dict, out: Path):
