@@ -94,6 +94,10 @@ RECIPES: dict[str, dict] = {
                    "random_norms": True, "max_positions": 512},
     "gpt2-deep": {"family": "gpt2", "hidden": 64, "layers": 4, "heads": 4, "vocab": 320, "seed": 9,
                   "random_norms": True, "max_positions": 512},
+    "qwen2-deep": {"family": "qwen2", "hidden": 64, "layers": 4, "heads": 4, "kv_heads": 2, "vocab": 320, "seed": 11,
+                   "random_norms": True, "max_positions": 512},
+    "llama-deep-bf16": {"family": "llama", "hidden": 64, "layers": 4, "heads": 4, "kv_heads": 2, "vocab": 320,
+                        "seed": 8, "random_norms": True, "max_positions": 512, "storage_dtype": "bfloat16"},
     "bert-deep": {"family": "bert", "hidden": 64, "layers": 4, "heads": 4, "vocab": 200, "labels": 3, "seed": 10,
                   "random_norms": True},
     # the same functions as "llama" / "gpt2" in exact arithmetic, built to break reduced precision:
@@ -151,7 +155,7 @@ def _build_decoder(r: dict, out: Path):
     elif fam == "qwen2":
         cfg = Qwen2Config(hidden_size=r["hidden"], intermediate_size=2 * r["hidden"], num_hidden_layers=r["layers"],
                           num_attention_heads=r["heads"], num_key_value_heads=r["kv_heads"],
-                          max_position_embeddings=256, tie_word_embeddings=False, **common)
+                          max_position_embeddings=r.get("max_positions", 256), tie_word_embeddings=False, **common)
         model = Qwen2ForCausalLM(cfg)
     else:
         cfg = GPT2Config(n_embd=r["hidden"], n_layer=r["layers"], n_head=r["heads"],
@@ -163,6 +167,9 @@ def _build_decoder(r: dict, out: Path):
         _train_lm(model, tok, r)
     model.eval()
     model.generation_config.do_sample = False
+    if r.get("storage_dtype"):  # a checkpoint stored in 16 bits, as most released models are
+        import torch
+        model = model.to(getattr(torch, r["storage_dtype"]))
     model.save_pretrained(out)
     tok.save_pretrained(out)
 

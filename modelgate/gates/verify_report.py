@@ -28,7 +28,7 @@ def verify_coverage(obs: dict, verdict: dict, checks: list[dict]) -> dict:
                  FAMILY_MODALITIES.get(obs.get("family"), ["tensors"]) if mode == "family" else ["tensors"],
                  "layerwise_blocks": blocks}
     for key in ("family", "denoising_steps", "prompts", "inputs", "greedy_prompts", "new_tokens", "greedy_horizon",
-                "compared_tokens", "longest_position", "max_positions", "kv_cache_steps"):
+                "compared_tokens", "longest_position", "max_positions", "kv_cache_steps", "kv_cache_chunk_tokens"):
         if plan.get(key) is not None:
             exercised[key] = plan[key]
     not_exercised = [f"{c['name']}: {c.get('not_judged_because')}" for c in checks if c["pass"] is None]

@@ -4,7 +4,8 @@ At the f32 (faithful) runtime config the IR runs twice:
 
 - **accumulated**: the IR with every block output (and the embedding output) exposed, on every
   input of the plan: the token sequences (prompt in one call, continuation one token per call
-  through the KV cache, as a deployment runs), the long prompt (block outputs gathered at its
+  through the KV cache, as a deployment runs, or for most prompts as one chunk after the cached
+  prompt), the long prompt (block outputs gathered at its
   sampled positions only) and the encoder batches. Each block is compared with the stored source
   block as it comes, per position bucket; a fault before the first block (embedding, position
   table) shows at the embedding output, a position fault grows in the deep buckets.
@@ -12,6 +13,9 @@ At the f32 (faithful) runtime config the IR runs twice:
   and whose head reads the source's last hidden state: each block's (and the head's) own error,
   flat over depth, so a fault in a middle layer is not drowned by the noise accumulated before it
   and the first divergent block is the faulty one.
+
+Greedy generation runs every prompt in one left-padded batch (``greedy_batch``): a decode step
+costs about the weights' reading whatever the batch, so eight prompts cost about one.
 
 At a deployment precision (bf16, f16, the device default) the plain IR runs on the same inputs and
 its logits are compared with the source and with the f32 run (saved to disk by the f32 run, read
@@ -67,12 +71,13 @@ class _Decoder:
             feed[name] = arr
         self.request.infer(feed)
 
-    def run(self, ids: list[int], prefill: int, keep=None, reference: dict | None = None):
+    def run(self, ids: list[int], prefill: int, keep=None, reference: dict | None = None, chunked: bool = False):
         """Teacher-forced run; returns ({block: [rows, H]}, logits [rows, V]) at ``keep`` (default all).
 
-        The prompt goes in one call, the rest one token per call through the KV cache; a decoupled
-        model (block inputs fed from ``reference``) takes the whole sequence in one call: its blocks'
-        own errors do not depend on the cache path, which the accumulated run covers.
+        The prompt goes in one call, the rest one token per call through the KV cache (``chunked``: in
+        one call after the cached prompt); a decoupled model (block inputs fed from ``reference``) takes
+        the whole sequence in one call: its blocks' own errors do not depend on the cache path, which
+        the accumulated run covers.
         """
         np = _np()
         keep_set = None if keep is None else {int(k) for k in keep}
@@ -82,7 +87,8 @@ class _Decoder:
         if self.block_inputs:
             steps = [(0, len(ids))]
         else:
-            steps = [(0, prefill)] + [(t, t + 1) for t in range(prefill, len(ids))]
+            steps = [(0, prefill)] + ([(prefill, len(ids))] if chunked and prefill < len(ids) else
+                                      [(t, t + 1) for t in range(prefill, len(ids))])
         for lo, hi in steps:
             within = None
             if keep_set is not None:
@@ -113,6 +119,116 @@ class _Decoder:
                 self._call([generated[-1]], len(prompt) + k, [0])
                 rows.append(np.array(self.request.get_tensor(self.logits_port).data[0], np.float32, copy=True))
         return {"prompt_ids": list(prompt), "generated": generated, "logits": np.concatenate(rows, 0)}
+
+
+    def can_batch(self) -> bool:
+        """A padded batch needs the mask, the positions and the cache's row order as inputs."""
+        return {"attention_mask", "position_ids", "beam_idx"} <= self.names
+
+    def run_batch(self, items: list[dict], references: list[dict] | None = None) -> list[tuple[dict, object]]:
+        """``run`` for several sequences at once: each row is its sequence's run, to float rounding.
+
+        Decoupled (block inputs fed from ``references``): the whole sequences right-padded in one call (a
+        causal row never attends to the padding after it). Through the cache: the prompts left-padded
+        in one call (attention mask, position ids per row), then the continuation for all rows at once:
+        one chunk when the items are ``chunked``, else one token per call. The items must share their
+        continuation length and ``chunked``; ``keep`` is not supported (every position is returned).
+        """
+        np = _np()
+        b = len(items)
+        beam = np.arange(b, dtype=np.int32)
+        if self.block_inputs:
+            lens = [len(it["ids"]) for it in items]
+            width = max(lens)
+            ids = np.zeros((b, width), np.int64)
+            for r, it in enumerate(items):
+                ids[r, : lens[r]] = it["ids"]
+            feed = {"input_ids": ids, "attention_mask": np.ones((b, width), np.int64),
+                    "position_ids": np.broadcast_to(np.arange(width), (b, width)).copy(), "beam_idx": beam}
+            for i, name in self.block_inputs.items():
+                rows = np.zeros((b, width, references[0][block_key(i - 1)].shape[-1]), np.float32)
+                for r, ref in enumerate(references):
+                    rows[r, : lens[r]] = ref[block_key(i - 1)]
+                feed[name] = rows
+            self.request.reset_state()
+            self.request.infer(feed)
+            return [({i: np.array(self.request.get_tensor(p).data[r, : lens[r]], np.float32, copy=True)
+                      for i, p in self.block_ports.items()},
+                     np.array(self.request.get_tensor(self.logits_port).data[r, : lens[r]], np.float32, copy=True))
+                    for r in range(b)]
+        prefill = [it["prefill"] for it in items]
+        cont = len(items[0]["ids"]) - prefill[0]
+        width = max(prefill)
+        pad = [width - n for n in prefill]
+        ids, mask = np.zeros((b, width), np.int64), np.zeros((b, width), np.int64)
+        for r, it in enumerate(items):
+            ids[r, pad[r]:], mask[r, pad[r]:] = it["ids"][: prefill[r]], 1
+        got: list[dict] = [{i: [] for i in self.block_ports} for _ in range(b)]
+        logits: list[list] = [[] for _ in range(b)]
+
+        def call(step_ids, positions, start):
+            feed = {"input_ids": step_ids, "attention_mask": mask, "position_ids": positions, "beam_idx": beam}
+            if self.gathered:
+                feed[blocks_mod.POSITIONS_INPUT] = np.arange(step_ids.shape[1], dtype=np.int64)
+            self.request.infer(feed)
+            for r in range(b):
+                lo = start[r]
+                for i, port in self.block_ports.items():
+                    got[r][i].append(np.array(self.request.get_tensor(port).data[r, lo:], np.float32, copy=True))
+                logits[r].append(np.array(self.request.get_tensor(self.logits_port).data[r, lo:], np.float32,
+                                          copy=True))
+
+        self.request.reset_state()
+        call(ids, np.maximum(np.cumsum(mask, 1) - 1, 0), pad)
+        chunks = [(0, cont)] if items[0].get("chunked") else [(t, t + 1) for t in range(cont)]
+        for lo, hi in chunks:
+            if hi <= lo:
+                continue
+            mask = np.concatenate([mask, np.ones((b, hi - lo), np.int64)], 1)
+            step = np.asarray([it["ids"][prefill[r] + lo: prefill[r] + hi] for r, it in enumerate(items)], np.int64)
+            positions = np.asarray([[prefill[r] + t for t in range(lo, hi)] for r in range(b)], np.int64)
+            call(step, positions, [0] * b)
+        return [({i: np.concatenate(v, 0) for i, v in got[r].items()}, np.concatenate(logits[r], 0)) for r in range(b)]
+
+    def greedy_batch(self, prompts: list[list[int]], new_tokens: int) -> list[dict]:
+        """``greedy`` for every prompt at once: one left-padded batch, one call per new token for all of
+        them (decode steps are bound by reading the weights, so a batch costs about one prompt). The same
+        tokens and logits as prompt by prompt, to float rounding; one at a time when the IR cannot take
+        a padded batch (no attention_mask / position_ids / beam_idx inputs)."""
+        np = _np()
+        if len(prompts) < 2 or not {"attention_mask", "position_ids", "beam_idx"} <= self.names:
+            return [self.greedy(p, new_tokens) for p in prompts]
+        b, width = len(prompts), max(len(p) for p in prompts)
+        pad = [width - len(p) for p in prompts]
+        ids, mask = np.zeros((b, width), np.int64), np.zeros((b, width), np.int64)
+        for r, p in enumerate(prompts):
+            ids[r, pad[r]:], mask[r, pad[r]:] = p, 1
+        self.request.reset_state()
+        feed = {"input_ids": ids, "attention_mask": mask, "position_ids": np.maximum(np.cumsum(mask, 1) - 1, 0),
+                "beam_idx": np.arange(b, dtype=np.int32)}
+        if self.gathered:
+            feed[blocks_mod.POSITIONS_INPUT] = np.asarray([width - 1], np.int64)
+        self.request.infer(feed)
+        out = self.request.get_tensor(self.logits_port).data
+        rows = [[np.array(out[r, pad[r]:], np.float32, copy=True)] for r in range(b)]
+        generated: list[list[int]] = [[] for _ in range(b)]
+        for k in range(new_tokens):
+            for r in range(b):
+                last = rows[r][-1][-1]
+                generated[r].append(int(np.argmax(last)) if np.isfinite(last).any() else 0)
+            if k + 1 < new_tokens:
+                mask = np.concatenate([mask, np.ones((b, 1), np.int64)], 1)
+                feed = {"input_ids": np.asarray([[g[-1]] for g in generated], np.int64), "attention_mask": mask,
+                        "position_ids": np.asarray([[len(p) + k] for p in prompts], np.int64),
+                        "beam_idx": np.arange(b, dtype=np.int32)}
+                if self.gathered:
+                    feed[blocks_mod.POSITIONS_INPUT] = np.asarray([0], np.int64)
+                self.request.infer(feed)
+                out = self.request.get_tensor(self.logits_port).data
+                for r in range(b):
+                    rows[r].append(np.array(out[r, -1:], np.float32, copy=True))
+        return [{"prompt_ids": list(p), "generated": g, "logits": np.concatenate(rw, 0)}
+                for p, g, rw in zip(prompts, generated, rows)]
 
 
 class _Encoder:
@@ -153,8 +269,30 @@ def _runner(plan: dict, compiled, **kwargs):
 
 def _run_entry(plan: dict, runner, item: dict, reference: dict | None = None):
     if plan["kind"] == "decoder":
-        return runner.run(item["ids"], item["prefill"], item.get("keep"), reference)
+        return runner.run(item["ids"], item["prefill"], item.get("keep"), reference, bool(item.get("chunked")))
     return runner.run(item, reference)
+
+
+def _batched_entries(plan: dict, runner, store: ReferenceStore | None = None) -> dict:
+    """{entry name: (block outputs, logits)} of a decoder plan's teacher-forced sequences, run as padded
+    batches (``_Decoder.run_batch``: one per kind of continuation); empty when the runner cannot batch
+    or for encoders (their inputs already are batches). With ``store`` the runner is decoupled and each
+    row is fed its own reference hidden states; sequences missing from the store are left out."""
+    if plan["kind"] != "decoder" or not runner.can_batch():
+        return {}
+    groups: dict = {}
+    for name, item in entries(plan):
+        if name == "long" or item.get("keep") is not None or (store is not None and not store.has(name)):
+            continue
+        key = (bool(item.get("chunked")), len(item["ids"]) - item["prefill"])
+        groups.setdefault(key, []).append((name, item))
+    out = {}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        refs = [store.read(name) for name, _ in group] if store is not None else None
+        out.update(zip([n for n, _ in group], runner.run_batch([it for _, it in group], refs)))
+    return out
 
 
 def _rows(plan: dict, ref: dict):
@@ -206,9 +344,10 @@ def faithful_run(core, model, stack, store: ReferenceStore, plan: dict, device: 
     out["ran_as"] = precision.ran_as(compiled)
     runner = _runner(plan, compiled, block_ports=ports, gathered=gathered and bool(exposed))
     t0 = time.monotonic()
+    batched = _batched_entries(plan, runner)
     for name, item in entries(plan):
         ref = store.read(name) if store.has(name) else None
-        got, logits = _run_entry(plan, runner, item)
+        got, logits = batched.pop(name) if name in batched else _run_entry(plan, runner, item)
         save_logits.write(name, {"logits": logits})
         outputs.append(_output_summary(name, logits, ref))
         eq = fidelity.equal_logit_rows(logits)
@@ -223,7 +362,7 @@ def faithful_run(core, model, stack, store: ReferenceStore, plan: dict, device: 
         if logits.shape == ref["logits"].shape:
             logit_cmp["long" if name == "long" else "short"].add(logits, ref["logits"])
     if plan["kind"] == "decoder" and plan.get("greedy"):
-        out["greedy"] = [runner.greedy(p, plan["new_tokens"]) for p in plan["greedy"]]
+        out["greedy"] = runner.greedy_batch(plan["greedy"], plan["new_tokens"])
     out["seconds"]["accumulated"] = time.monotonic() - t0
     del runner, compiled, m
     if decoupled and stack is not None and store.meta().get("stack"):
@@ -235,11 +374,12 @@ def faithful_run(core, model, stack, store: ReferenceStore, plan: dict, device: 
         runner.logits_port = compiled.outputs[head_port]
         n = len(stack.blocks)
         last_name = inputs.get(n)
+        batched = _batched_entries(plan, runner, store)
         for name, item in entries(plan):
             if name == "long" or not store.has(name):
                 continue
             ref = store.read(name)
-            got, logits = _run_entry(plan, runner, item, ref)
+            got, logits = batched.pop(name) if name in batched else _run_entry(plan, runner, item, ref)
             sel, positions = _rows(plan, ref)
             for i, arr in got.items():
                 if i in inputs and block_key(i) in ref:
@@ -286,8 +426,9 @@ def deployment_run(core, model, stack, store: ReferenceStore, plan: dict, device
     vs_source, vs_f32 = fidelity.LogitComparison(), fidelity.LogitComparison()
     nonfinite_entries = []
     t0 = time.monotonic()
+    batched = _batched_entries(plan, runner)
     for name, item in entries(plan):
-        _, logits = _run_entry(plan, runner, item)
+        _, logits = batched.pop(name) if name in batched else _run_entry(plan, runner, item)
         counts = fidelity.nonfinite_counts(logits)
         if counts["nan"] or counts["inf"]:
             nonfinite_entries.append(name)
@@ -302,7 +443,7 @@ def deployment_run(core, model, stack, store: ReferenceStore, plan: dict, device
             if base.shape == logits.shape:
                 vs_f32.add(logits, base)
     if plan["kind"] == "decoder" and plan.get("greedy"):
-        out["greedy"] = [{"generated": runner.greedy(p, plan["new_tokens"])["generated"]} for p in plan["greedy"]]
+        out["greedy"] = [{"generated": r["generated"]} for r in runner.greedy_batch(plan["greedy"], plan["new_tokens"])]
     out["seconds"]["run"] = time.monotonic() - t0
     del runner, compiled
     out.update(vs_source=vs_source.summary(), vs_f32=vs_f32.summary(), nonfinite_entries=nonfinite_entries)

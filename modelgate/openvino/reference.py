@@ -10,9 +10,11 @@ export of that format has: per block accumulated (with position buckets), per bl
 logits. The OpenVINO child later compares the IR with the same store and the gate judges the IR's
 errors against a margin of these.
 
-Everything runs in f32 on the CPU; ``source_reference`` is the child-process body for a source that
-is loaded on its own (an existing IR); ``export_reference`` hooks the same steps onto the exporter's
-own loaded model so a conversion loads the source once.
+Everything is computed in f32 on the CPU; ``source_reference`` is the child-process body. A
+checkpoint stored in 16 bits (bf16, f16) stays in 16 bits in memory and every module computes in
+f32 on an f32 copy of its own parameters made for that call (``compute_in_f32``): the same numbers
+as an f32 load (16-bit values widen exactly) at half the memory, which is what lets a 7-8 B source
+run on a 32 GB machine.
 """
 from __future__ import annotations
 
@@ -131,6 +133,69 @@ def _decoder_forward(model, ids: list[int], keep: list[int] | None = None):
     return model(input_ids=x, use_cache=False)
 
 
+def _pad_rows(arrays: list, width: int):
+    """[T_r, H] arrays as one [B, width, H] f32 tensor, zeros after each row's end."""
+    import numpy as np
+    torch = _torch()
+    out = np.zeros((len(arrays), width, arrays[0].shape[-1]), np.float32)
+    for r, a in enumerate(arrays):
+        out[r, : a.shape[0]] = a
+    return torch.from_numpy(out)
+
+
+def batched_decoder_forward(model, blocks: list, items: list[dict], block_inputs: list[dict] | None = None,
+                            last_outputs: list | None = None) -> list[tuple[dict, object]]:
+    """One forward over several token sequences, right-padded: a causal model's real positions never
+    attend to the padding after them, so each row is its sequence's own forward (to float rounding),
+    at the cost of about one forward (a short sequence's forward costs a read of every weight).
+
+    ``block_inputs``: per item {block index: [T, H] array} fed as that block's input (decoupled runs);
+    ``last_outputs``: per item the last block's output. Returns per item ({index: [1, T, H] tensor}
+    (index -1: the embedding output), logits [1, T, V]), both f32.
+    """
+    torch = _torch()
+    lens = [len(it["ids"]) for it in items]
+    width = max(lens)
+    ids = torch.zeros((len(items), width), dtype=torch.long)
+    for r, it in enumerate(items):
+        ids[r, : lens[r]] = torch.tensor(it["ids"])
+    got: dict = {}
+
+    def on_tensor(index, tensor):
+        got[index] = tensor.detach().float()
+
+    inputs = None if block_inputs is None else {i: _pad_rows([b[i] for b in block_inputs], width)
+                                                for i in block_inputs[0]}
+    last = None if last_outputs is None else _pad_rows(last_outputs, width)
+    with tap_blocks(blocks, on_tensor, block_inputs=inputs, last_output=last):
+        out = model(input_ids=ids, use_cache=False)
+    logits = _logits(out).detach().float()
+    return [({i: t[r: r + 1, : lens[r]] for i, t in got.items()}, logits[r: r + 1, : lens[r]])
+            for r in range(len(items))]
+
+
+def _short_forwards(model, blocks: list, plan: dict, **kwargs) -> dict:
+    """{entry name: (block tensors, logits)} of a decoder plan's teacher-forced sequences, run as one
+    batch (``batched_decoder_forward``); empty for encoders (their inputs already are batches)."""
+    if plan["kind"] != "decoder" or not blocks:
+        return {}
+    shorts = [(name, item) for name, item in entries(plan) if name != "long"]
+    if len(shorts) < 2:
+        return {}
+    extra = {k: [v[name] for name, _ in shorts] for k, v in kwargs.items()}
+    return dict(zip([n for n, _ in shorts], batched_decoder_forward(model, blocks, [it for _, it in shorts],
+                                                                    **extra)))
+
+
+def _replay(precomputed: tuple, on_tensor):
+    """Feed a batched forward's stored block tensors to ``on_tensor`` in run order; the logits as the
+    model would return them."""
+    tensors, logits = precomputed
+    for index in sorted(tensors):
+        on_tensor(index, tensors[index])
+    return logits
+
+
 def _encoder_forward(model, batch: dict, accepted: set[str]):
     torch = _torch()
     return model(**{k: torch.from_numpy(v) for k, v in batch.items() if k in accepted})
@@ -164,6 +229,7 @@ def record_reference(model, stack_path: str, blocks: list, plan: dict, store: Re
     equal_rows, rows, vocab = 0, 0, None
     from modelgate.openvino import fidelity
     with torch.no_grad():
+        shorts = _short_forwards(model, blocks, plan)
         for name, item in entries(plan):
             got: dict[int, np.ndarray] = {}
             keep = item.get("keep") if plan["kind"] == "decoder" else None
@@ -172,10 +238,13 @@ def record_reference(model, stack_path: str, blocks: list, plan: dict, store: Re
                 a = tensor.detach().float()
                 got[index] = (a[0, keep] if keep is not None else (a[0] if plan["kind"] == "decoder" else a)).numpy()
 
-            with tap_blocks(blocks, on_tensor):
-                out = (_decoder_forward(model, item["ids"], keep) if plan["kind"] == "decoder"
-                       else _encoder_forward(model, item, accepted))
-            logits = _logits(out).detach().float().numpy()
+            if name in shorts:
+                logits = _replay(shorts.pop(name), on_tensor).numpy()
+            else:
+                with tap_blocks(blocks, on_tensor):
+                    out = (_decoder_forward(model, item["ids"], keep) if plan["kind"] == "decoder"
+                           else _encoder_forward(model, item, accepted))
+                logits = _logits(out).detach().float().numpy()
             arrays = {block_key(i): got[i] for i in range(-1, n) if i in got}
             if plan["kind"] == "decoder":
                 logits = logits[0]
@@ -219,6 +288,43 @@ def greedy_runs(model, prompts: list[list[int]], new_tokens: int) -> list[dict]:
     return runs
 
 
+def greedy_runs_batched(model, prompts: list[list[int]], new_tokens: int) -> list[dict]:
+    """``greedy_runs`` for every prompt at once: one left-padded batch with explicit attention mask and
+    position ids, one forward per new token for all prompts. Falls back to one prompt at a time for a
+    model whose forward takes no ``position_ids`` (left padding would shift its positions)."""
+    import numpy as np
+
+    torch = _torch()
+    if len(prompts) < 2 or not {"position_ids", "attention_mask"} <= _accepted_inputs(model):
+        return greedy_runs(model, prompts, new_tokens)
+    b, width = len(prompts), max(len(p) for p in prompts)
+    pad = [width - len(p) for p in prompts]
+    ids, mask = torch.zeros((b, width), dtype=torch.long), torch.zeros((b, width), dtype=torch.long)
+    for r, p in enumerate(prompts):
+        ids[r, pad[r]:], mask[r, pad[r]:] = torch.tensor(p), 1
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0),
+                    use_cache=True)
+        logits = _logits(out).float().numpy()
+        rows = [[logits[r, pad[r]:]] for r in range(b)]
+        past = out.past_key_values
+        generated: list[list[int]] = [[] for _ in range(b)]
+        for k in range(new_tokens):
+            for r in range(b):
+                generated[r].append(int(np.argmax(rows[r][-1][-1])))
+            if k + 1 < new_tokens:
+                mask = torch.cat([mask, torch.ones((b, 1), dtype=torch.long)], 1)
+                out = model(input_ids=torch.tensor([[g[-1]] for g in generated]), attention_mask=mask,
+                            position_ids=torch.tensor([[len(p) + k] for p in prompts]), past_key_values=past,
+                            use_cache=True)
+                past = out.past_key_values
+                logits = _logits(out).float().numpy()
+                for r in range(b):
+                    rows[r].append(logits[r, -1:])
+    return [{"prompt_ids": list(p), "generated": g, "logits": np.concatenate(rw, 0).astype(np.float32)}
+            for p, g, rw in zip(prompts, generated, rows)]
+
+
 # --------------------------------------------------------------------------- expected noise of the format
 
 def expected_noise(model, blocks: list, plan: dict, store: ReferenceStore, spec) -> dict:
@@ -240,6 +346,15 @@ def expected_noise(model, blocks: list, plan: dict, store: ReferenceStore, spec)
     acc, dec = ErrorTable(), ErrorTable()
     logit_cmp = {"short": fidelity.LogitComparison(), "long": fidelity.LogitComparison()}
     with torch.no_grad():
+        shorts = _short_forwards(model, blocks, plan)
+        decoupled = {}
+        if shorts:  # the decoupled batch: each block fed the clean previous hidden state of its own row
+            refs = {name: store.read(name) for name in shorts}
+            decoupled = _short_forwards(
+                model, blocks, plan,
+                block_inputs={k: {i: r[block_key(i - 1)] for i in range(n)} for k, r in refs.items()},
+                last_outputs={k: r[block_key(n - 1)] for k, r in refs.items()})
+            del refs
         for name, item in entries(plan):
             ref = store.read(name)
             rows = _rows(plan, ref)
@@ -248,16 +363,20 @@ def expected_noise(model, blocks: list, plan: dict, store: ReferenceStore, spec)
                 a = _select(plan, tensor, item)
                 acc.add(index, a[rows.mask], ref[block_key(index)][rows.mask], rows.positions)
 
-            with tap_blocks(blocks, on_acc):
-                out = (_decoder_forward(model, item["ids"], item.get("keep")) if plan["kind"] == "decoder"
-                       else _encoder_forward(model, item, accepted))
-            logits = _logits(out).detach().float().numpy()
+            if name in shorts:
+                logits = _replay(shorts.pop(name), on_acc).numpy()
+            else:
+                with tap_blocks(blocks, on_acc):
+                    out = (_decoder_forward(model, item["ids"], item.get("keep")) if plan["kind"] == "decoder"
+                           else _encoder_forward(model, item, accepted))
+                logits = _logits(out).detach().float().numpy()
             logits = _select_logits(plan, logits, item)
             logit_cmp["long" if name == "long" else "short"].add(logits, ref["logits"])
             if name == "long":
                 continue  # the decoupled run needs every position's input: short inputs only
-            inputs = {i: torch.from_numpy(_batched(plan, ref[block_key(i - 1)])) for i in range(n)}
-            last = torch.from_numpy(_batched(plan, ref[block_key(n - 1)]))
+            if name not in decoupled:
+                inputs = {i: torch.from_numpy(_batched(plan, ref[block_key(i - 1)])) for i in range(n)}
+                last = torch.from_numpy(_batched(plan, ref[block_key(n - 1)]))
 
             def on_dec(index, tensor, ref=ref, rows=rows):
                 if index < 0:
@@ -266,10 +385,13 @@ def expected_noise(model, blocks: list, plan: dict, store: ReferenceStore, spec)
                 dec.add(index, a[rows.mask], ref[block_key(index)][rows.mask], rows.positions,
                         prev=ref[block_key(index - 1)][rows.mask])
 
-            with tap_blocks(blocks, on_dec, block_inputs=inputs, last_output=last):
-                out = (_decoder_forward(model, item["ids"]) if plan["kind"] == "decoder"
-                       else _encoder_forward(model, item, accepted))
-            head = _select_logits(plan, _logits(out).detach().float().numpy(), {})
+            if name in decoupled:
+                head = _select_logits(plan, _replay(decoupled.pop(name), on_dec).numpy(), {})
+            else:
+                with tap_blocks(blocks, on_dec, block_inputs=inputs, last_output=last):
+                    out = (_decoder_forward(model, item["ids"]) if plan["kind"] == "decoder"
+                           else _encoder_forward(model, item, accepted))
+                head = _select_logits(plan, _logits(out).detach().float().numpy(), {})
             dec.add(n, head.reshape(-1, head.shape[-1]), ref["logits"].reshape(-1, ref["logits"].shape[-1]),
                     np.zeros(head.reshape(-1, head.shape[-1]).shape[0], np.int64))
     return {"format": spec.to_dict(), "simulated": done, "accumulated": acc.summary(), "decoupled": dec.summary(),
@@ -321,18 +443,69 @@ def _batched(plan: dict, array):
 
 # --------------------------------------------------------------------------- child-process bodies
 
+def _to_f32(value):
+    torch = _torch()
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() and value.dtype != torch.float32 else value
+    if isinstance(value, tuple):
+        return tuple(_to_f32(v) for v in value)
+    if isinstance(value, list):
+        return [_to_f32(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_f32(v) for k, v in value.items()}
+    return value
+
+
+def compute_in_f32(model) -> int:
+    """Make every module of a 16-bit model compute in f32 without an f32 copy of the model.
+
+    Before a module's forward its own 16-bit parameters and buffers are swapped for f32 copies (and its
+    16-bit inputs widened); after it, even when it raises, the 16-bit storage is put back. At most one
+    module's f32 copy is alive at a time besides the activations. Returns the number of modules hooked.
+    """
+    torch = _torch()
+    hooked = 0
+    for mod in model.modules():
+        own = [t for t in list(mod.parameters(recurse=False)) + list(mod.buffers(recurse=False))
+               if t.is_floating_point() and t.dtype != torch.float32]
+        if not own:
+            continue
+
+        def widen(module, args, kwargs, own=own):
+            module.__dict__.setdefault("_modelgate_saved", []).append([(t, t.data) for t in own])
+            for t in own:
+                t.data = t.data.float()
+            return _to_f32(args), _to_f32(kwargs)
+
+        def restore(module, args, kwargs, output):
+            for t, data in module.__dict__["_modelgate_saved"].pop():
+                t.data = data
+            return None
+
+        mod.register_forward_pre_hook(widen, with_kwargs=True)
+        mod.register_forward_hook(restore, with_kwargs=True, always_call=True)
+        hooked += 1
+    return hooked
+
+
 def load_source(model_dir: str, kind: str, task: str | None = None, trust_remote_code: bool = False):
-    """The transformers model in f32, in eval mode."""
+    """The transformers model in eval mode, computing in f32: loaded in f32, or in its 16-bit storage
+    dtype with ``compute_in_f32`` when the checkpoint is stored in bf16 / f16."""
     import transformers
 
     from modelgate.openvino.tasks import TASK_HF_CLASS
+    from modelgate.verify.resources import checkpoint_float_dtype
 
     torch = _torch()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     cls_name = LOADER.get(kind) or TASK_HF_CLASS.get(task or "", "AutoModel")
     cls = getattr(transformers, cls_name)
-    return cls.from_pretrained(model_dir, dtype=torch.float32, trust_remote_code=trust_remote_code).eval()
+    stored = {"BF16": torch.bfloat16, "F16": torch.float16}.get(checkpoint_float_dtype(model_dir) or "")
+    model = cls.from_pretrained(model_dir, dtype=stored or torch.float32, trust_remote_code=trust_remote_code).eval()
+    if stored is not None:
+        compute_in_f32(model)
+    return model
 
 
 def run_reference(model, plan: dict, store_dir: str, num_layers: int | None = None) -> dict:
@@ -345,7 +518,7 @@ def run_reference(model, plan: dict, store_dir: str, num_layers: int | None = No
         path, blocks = found
         meta = record_reference(model, path, blocks, plan, store)
     if plan["kind"] == "decoder" and plan.get("greedy"):
-        meta["greedy"] = greedy_runs(model, plan["greedy"], plan["new_tokens"])
+        meta["greedy"] = greedy_runs_batched(model, plan["greedy"], plan["new_tokens"])
     store.write_meta({k: v for k, v in meta.items() if k != "greedy"})
     return meta
 

@@ -13,7 +13,10 @@ from modelgate.openvino import inputs as inputs_mod
 
 SEQUENCES = 16          # teacher-forced prompts (decoder)
 PROMPT_LENGTHS = (8, 64)
-CONTINUATION = 8        # tokens decoded one at a time through the KV cache after each prompt
+CONTINUATION = 8        # tokens run through the KV cache after each prompt
+TOKEN_STEP_SEQUENCES = 4  # of the prompts, these continue one token per call (the decode path); the others
+                          # feed their continuation as one chunk after the cached prompt (the cache read path),
+                          # as greedy generation already decodes one token per call
 GREEDY_PROMPTS = 8      # prompts generated from greedily (decoder)
 GREEDY_HORIZON = 8      # greedy agreement is judged on the first 8 new tokens of each prompt
 MIN_NEW_TOKENS = 4      # fewer cannot show a degenerate (constant / period-2) run or resolve greedy agreement
@@ -53,6 +56,8 @@ def decoder_plan(tokenizer, config: dict, new_tokens: int, positions: int | None
         raise ValueError("config.json has no vocab_size: cannot draw token ids")
     sequences = inputs_mod.decoder_sequences(tokenizer, vocab, SEQUENCES, PROMPT_LENGTHS[0], PROMPT_LENGTHS[1],
                                              CONTINUATION, seed)
+    for k, s in enumerate(sequences):
+        s["chunked"] = k >= TOKEN_STEP_SEQUENCES
     greedy = [[int(i) for i in tokenizer(t)["input_ids"]] for t in greedy_texts]
     greedy += [s["ids"][: s["prefill"]] for s in sequences[0::2]][: max(0, GREEDY_PROMPTS - len(greedy))]
     length = sweep_length(config, positions)
@@ -81,8 +86,10 @@ def coverage_of(plan: dict) -> dict:
                 "new_tokens": plan["new_tokens"], "greedy_horizon": plan["greedy_horizon"],
                 "compared_tokens": tokens, "longest_position": (len(long["ids"]) - 1) if long else
                 max(len(s["ids"]) for s in seqs) - 1,
-                "kv_cache_steps": sum(len(s["ids"]) - s["prefill"] for s in seqs)
-                + ((len(long["ids"]) - long["prefill"]) if long else 0), "max_positions": plan.get("max_positions")}
+                "kv_cache_steps": sum(len(s["ids"]) - s["prefill"] for s in seqs if not s.get("chunked"))
+                + ((len(long["ids"]) - long["prefill"]) if long else 0),
+                "kv_cache_chunk_tokens": sum(len(s["ids"]) - s["prefill"] for s in seqs if s.get("chunked")),
+                "max_positions": plan.get("max_positions")}
     rows = sum(int(b["input_ids"].shape[0]) for b in plan["batches"])
     tokens = sum(int(b["attention_mask"].sum()) if "attention_mask" in b else int(b["input_ids"].size)
                  for b in plan["batches"])

@@ -27,9 +27,9 @@ IR_BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.6}
 SAFETY = 1.10
 
 
-def checkpoint_params(model_dir: str | Path) -> tuple[int, int]:
-    """(parameter count, stored bytes) from the safetensors headers; (0, 0) when there are none."""
-    params, stored = 0, 0
+def _tensor_headers(model_dir: str | Path):
+    """(dtype, element count) of every tensor in the checkpoint's safetensors headers (no tensor loaded);
+    unreadable files are skipped."""
     for f in sorted(Path(model_dir).glob("*.safetensors")):
         try:
             with open(f, "rb") as fh:
@@ -42,9 +42,24 @@ def checkpoint_params(model_dir: str | Path) -> tuple[int, int]:
             n = 1
             for d in meta.get("shape", []):
                 n *= int(d)
-            params += n
-            stored += n * SAFETENSORS_BYTES.get(meta.get("dtype"), 4)
+            yield str(meta.get("dtype")), n
+
+
+def checkpoint_params(model_dir: str | Path) -> tuple[int, int]:
+    """(parameter count, stored bytes) from the safetensors headers; (0, 0) when there are none."""
+    params, stored = 0, 0
+    for dtype, n in _tensor_headers(model_dir):
+        params += n
+        stored += n * SAFETENSORS_BYTES.get(dtype, 4)
     return params, stored
+
+
+def checkpoint_float_dtype(model_dir: str | Path) -> str | None:
+    """The one safetensors dtype ("F32", "BF16", "F16"...) every floating-point tensor of the checkpoint
+    is stored in, from the headers alone; None when they differ (a source loaded in one 16-bit dtype
+    would round the others) or there are no safetensors files."""
+    dtypes = {dtype for dtype, _ in _tensor_headers(model_dir) if dtype.startswith(("F", "BF"))}
+    return dtypes.pop() if len(dtypes) == 1 else None
 
 
 def available_bytes() -> int | None:
@@ -74,7 +89,10 @@ def estimate_verify(model_dir: str | Path, config: dict, weight_format: str, con
     params, stored = checkpoint_params(model_dir)
     sixteen_bit = stored and stored < 3 * params
     loaded = params * (2 if sixteen_bit and weight_format != "fp32" else 4)
-    stages = {"source": PROCESS_BASE + SOURCE_FACTOR * params * 4,
+    # a 16-bit checkpoint stays 16-bit in the source run (modules compute in f32 one at a time): its
+    # weights cost their stored bytes, the activations the same share of the f32 size as before
+    source_weights = params * 2 if checkpoint_float_dtype(model_dir) in ("BF16", "F16") else params * 4
+    stages = {"source": PROCESS_BASE + source_weights + (SOURCE_FACTOR - 1.0) * params * 4,
               "openvino": PROCESS_BASE + OV_FACTOR.get(weight_format, 2.0) * params
               * IR_BYTES_PER_PARAM.get(weight_format, 2.0)}
     if convert:
@@ -82,7 +100,8 @@ def estimate_verify(model_dir: str | Path, config: dict, weight_format: str, con
     peak = max(stages.values()) * SAFETY
     return {"params": params, "checkpoint_bytes": stored, "stages_bytes": {k: int(v) for k, v in stages.items()},
             "estimated_peak_bytes": int(peak), "available_bytes": available_bytes(),
-            "rule": "largest stage x 1.1: export 0.9 GiB + 1.75 x loaded bytes; source 0.9 GiB + 1.25 x f32 bytes; "
+            "rule": "largest stage x 1.1: export 0.9 GiB + 1.75 x loaded bytes; source 0.9 GiB + stored weight bytes "
+                    "(f32 bytes for an f32 checkpoint) + 0.25 x f32 bytes; "
                     "OpenVINO 0.9 GiB + 2-2.6 x IR weight bytes"}
 
 

@@ -13,7 +13,7 @@ from tests.support import fault_draws, fault_suite
 
 pytestmark = pytest.mark.integration
 
-CELLS = (("llama-deep", "int8"), ("gpt2-deep", "fp16"), ("bert-deep", "int8"))
+CELLS = (("llama-deep-bf16", "int8"), ("gpt2-deep", "fp16"), ("bert-deep", "int8"))  # llama: a bf16 checkpoint
 DRAWS_PER_CELL = 7   # 21 draws in all
 
 

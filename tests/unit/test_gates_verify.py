@@ -194,6 +194,15 @@ def test_quantized_formats_judge_logit_error_against_their_simulated_noise_and_a
     assert v["failure_class"] == "FIDELITY_REGRESSION"
 
 
+def test_a_floor_that_the_simulated_format_also_misses_is_reported_as_the_formats_loss():
+    lossy = decide(good_obs(rel_err=0.7, expected={"rel_err": 0.7, "cosine_mean": 0.87}, cosine_mean=0.871), "int4")
+    assert lossy["failure_class"] == "FIDELITY_REGRESSION" and lossy["detail"].startswith("fidelity_cosine")
+    assert "simulated on the source gives 0.87, also outside" in lossy["detail"]
+    broken = decide(good_obs(rel_err=0.7, expected={"rel_err": 0.7, "cosine_mean": 0.99}, cosine_mean=0.871), "int4")
+    assert broken["detail"].startswith("fidelity_cosine") and "also outside" not in broken["detail"]
+    assert "gives 0.99" in broken["detail"]
+
+
 def test_every_format_judges_rel_err_even_without_a_simulated_source():
     for wf, row in TOLERANCES.items():
         obs = good_obs(rel_err=row["rel_err_max"] * 2, expected=None)

@@ -43,3 +43,23 @@ def test_refused_only_when_the_estimate_exceeds_what_is_available(need, have, re
         assert json.loads(err.value.evidence["estimate"])["estimated_peak_bytes"] == need << 30
     else:
         resources.refuse_if_too_large(estimate)
+
+
+def test_the_source_run_of_a_16_bit_checkpoint_costs_its_stored_bytes_not_an_f32_copy(tmp_path):
+    shapes = {"w": [100_000, 80_000], "v": [1000]}  # 8 B params: an f32 source would not fit in 32 GB
+    for dtype in ("BF16", "F16", "F32"):
+        (tmp_path / dtype).mkdir()
+        header_only(tmp_path / dtype / "model.safetensors", {k: (dtype, s) for k, s in shapes.items()})
+    est = {d: resources.estimate_verify(tmp_path / d, {}, "int8", convert=False) for d in ("BF16", "F16", "F32")}
+    params = est["F32"]["params"]
+    assert est["F32"]["stages_bytes"]["source"] - est["BF16"]["stages_bytes"]["source"] == 2 * params
+    assert est["F16"]["stages_bytes"]["source"] == est["BF16"]["stages_bytes"]["source"]
+    assert est["BF16"]["estimated_peak_bytes"] < 30 << 30 < est["F32"]["estimated_peak_bytes"]
+
+
+def test_the_source_loads_in_16_bits_only_when_every_float_tensor_is_stored_so(tmp_path):
+    header_only(tmp_path / "model-00001.safetensors", {"a": ("BF16", [10, 10]), "ids": ("I64", [4])})
+    assert resources.checkpoint_float_dtype(tmp_path) == "BF16"
+    header_only(tmp_path / "model-00002.safetensors", {"norm": ("F32", [10])})  # a mixed checkpoint: f32 load
+    assert resources.checkpoint_float_dtype(tmp_path) is None
+    assert resources.checkpoint_float_dtype(tmp_path / "nothing-here") is None

@@ -396,9 +396,22 @@ def _fidelity_checks(fid: Any, tol: dict, generative: bool) -> list[dict]:
         extra = f" ({how})" if how else ""
         if key == "greedy_match" and is_count(fid.get("greedy_horizon")):
             extra = f" (first {fid['greedy_horizon']} new tokens of {fid.get('prompts')} prompts)"
+        extra += _simulated_note(fid, key, threshold, direction)
         out.append(_pass(name, value, shown, (how and f"limit: {how}") or None) if ok else
                    _fail(name, value, shown, f"{key}={value:.6g} outside {shown}{extra}"))
     return out
+
+
+def _simulated_note(fid: dict, key: str, threshold: Any, direction: str) -> str:
+    """When the weight format simulated on the source already misses the limit, say so: the loss is the
+    format's, not the conversion's (the evidence next_action's advice rests on)."""
+    expected = fid.get("expected") if isinstance(fid.get("expected"), dict) else {}
+    sim = expected.get(key)
+    if key == "rel_err" or not is_number(sim) or not is_number(threshold):
+        return ""
+    misses = (sim < threshold) if direction == "min" else (abs(sim - 1.0) > threshold) if direction == "band" else False
+    return (f"; the format simulated on the source gives {sim:.6g}, also outside: the format itself loses this"
+            if misses else f"; the format simulated on the source gives {sim:.6g}")
 
 
 def _first_failure(checks: list[dict]) -> dict | None:

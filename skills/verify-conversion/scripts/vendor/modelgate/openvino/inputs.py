@@ -94,7 +94,7 @@ def decoder_sequences(tokenizer, vocab_size: int, count: int, min_len: int, max_
                       seed: int = DEFAULT_SEED) -> list[dict]:
     """``count`` sequences of prompt + ``continuation`` tokens; prompts log-spread in [min_len, max_len],
     half shuffled corpus text, half seeded random ids. Each is ``{"ids", "prefill"}``: the OpenVINO side
-    runs the prefill in one call and the continuation one token per call (the KV-cache path)."""
+    runs the prefill in one call and the continuation through the KV cache (see the plan's ``chunked``)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
