@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark verify-conversion against the raw export at real sizes; prints one JSON object of ratios.
 
-    python scripts/bench_verify.py --params 200M,800M [--weight-format fp16] [--models-dir DIR]
+    python scripts/bench_verify.py --params 200M,800M [--weight-format fp16] [--dtype bfloat16] [--models-dir DIR]
 
 For each size a random-weight llama is built offline from a config (seeded, sharded safetensors,
 cached in --models-dir), then, one after the other in the same run:
@@ -42,9 +42,10 @@ TARGETS = {"time_ratio": 1.15, "memory_ratio": 1.05}
 SHARD_BYTES = 400 << 20
 
 
-def build_llama(size: str, out: Path, seed: int = 0) -> int:
+def build_llama(size: str, out: Path, seed: int = 0, dtype: str = "float32") -> int:
     """A random llama of ``size`` (variance-preserving init, decisive logits), written shard by shard so
-    the build never holds the whole model. Returns the parameter count."""
+    the build never holds the whole model, stored in ``dtype`` (float32, or bfloat16 as most released
+    models are). Returns the parameter count."""
     import torch
     from safetensors.torch import save_file
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -85,20 +86,26 @@ def build_llama(size: str, out: Path, seed: int = 0) -> int:
             t.normal_(0.0, 4.0 / hidden ** 0.5)
         else:
             t.normal_(0.0, 1.0 / p.shape[1] ** 0.5)
+        t = t.to(getattr(torch, dtype))
         shard[name] = t
-        size_now += t.numel() * 4
+        size_now += t.numel() * t.element_size()
         n += t.numel()
         if size_now >= SHARD_BYTES:
             flush()
     flush()
-    (tmp / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": n * 4},
+    (tmp / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": n * torch.tensor(
+        [], dtype=getattr(torch, dtype)).element_size()},
                                                                   "weight_map": index}))
     cfg.architectures = ["LlamaForCausalLM"]
     cfg.save_pretrained(tmp)
     meta.generation_config.do_sample = False
     meta.generation_config.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    (tmp / "build.json").write_text(json.dumps({"size": size, "params": n, "seed": seed}))
+    cfg_path = tmp / "config.json"
+    cfg_json = json.loads(cfg_path.read_text())
+    cfg_json["dtype"] = dtype
+    cfg_path.write_text(json.dumps(cfg_json, indent=2))
+    (tmp / "build.json").write_text(json.dumps({"size": size, "params": n, "seed": seed, "dtype": dtype}))
     tmp.rename(out)
     return n
 
@@ -165,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--params", default="200M", help=f"comma-separated sizes, of {sorted(SIZES)}")
     ap.add_argument("--weight-format", default="fp16", choices=("fp32", "fp16", "int8", "int4"))
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                    help="how the built checkpoints are stored (bfloat16: as most released models are)")
     ap.add_argument("--models-dir", default=str(Path.home() / ".cache" / "modelgate" / "bench"),
                     help="where the built checkpoints are cached")
     ap.add_argument("--no-raw-again", action="store_true", help="skip the second raw export")
@@ -174,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     from modelgate.openvino.convert import _optimum_cli
 
-    report = {"weight_format": args.weight_format, "targets_at_800M": TARGETS, "sizes": {},
+    report = {"weight_format": args.weight_format, "checkpoint_dtype": args.dtype, "targets_at_800M": TARGETS,
+              "sizes": {},
               "loadavg_start": os.getloadavg()[0]}
     import tempfile
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
@@ -182,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             if size not in SIZES:
                 print(json.dumps({"error": f"unknown size {size!r}; one of {sorted(SIZES)}"}))
                 return 2
-            model = Path(args.models_dir) / f"llama-{size}"
+            model = Path(args.models_dir) / (f"llama-{size}" + ("" if args.dtype == "float32" else f"-{args.dtype}"))
             if not (model / "build.json").is_file():
-                build_llama(size, model)
+                build_llama(size, model, dtype=args.dtype)
             params = json.loads((model / "build.json").read_text())["params"]
             raw_argv = _optimum_cli() + ["export", "openvino", "--model", str(model), "--task",
                                          "text-generation-with-past", "--weight-format", args.weight_format]

@@ -31,7 +31,7 @@ import time
 from modelgate.openvino import blocks as blocks_mod
 from modelgate.openvino import fidelity, precision
 from modelgate.openvino.block_errors import ErrorTable
-from modelgate.openvino.reference import entries
+from modelgate.openvino.reference import LazyBatches, entries, row_groups
 from modelgate.openvino.refstore import ReferenceStore, block_key
 
 DECODER_INPUTS = frozenset({"input_ids", "attention_mask", "position_ids", "beam_idx"})
@@ -273,26 +273,25 @@ def _run_entry(plan: dict, runner, item: dict, reference: dict | None = None):
     return runner.run(item, reference)
 
 
-def _batched_entries(plan: dict, runner, store: ReferenceStore | None = None) -> dict:
-    """{entry name: (block outputs, logits)} of a decoder plan's teacher-forced sequences, run as padded
-    batches (``_Decoder.run_batch``: one per kind of continuation); empty when the runner cannot batch
-    or for encoders (their inputs already are batches). With ``store`` the runner is decoupled and each
-    row is fed its own reference hidden states; sequences missing from the store are left out."""
-    if plan["kind"] != "decoder" or not runner.can_batch():
-        return {}
-    groups: dict = {}
-    for name, item in entries(plan):
-        if name == "long" or item.get("keep") is not None or (store is not None and not store.has(name)):
-            continue
-        key = (bool(item.get("chunked")), len(item["ids"]) - item["prefill"])
-        groups.setdefault(key, []).append((name, item))
-    out = {}
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        refs = [store.read(name) for name, _ in group] if store is not None else None
-        out.update(zip([n for n, _ in group], runner.run_batch([it for _, it in group], refs)))
-    return out
+def _batched_entries(plan: dict, runner, store: ReferenceStore | None = None) -> LazyBatches:
+    """The decoder plan's teacher-forced sequences as padded batches (``_Decoder.run_batch``, at most
+    ``BATCH_ROWS`` rows of one kind of continuation each), run when first taken; nothing when the runner
+    cannot batch or for encoders (their inputs already are batches). With ``store`` the runner is
+    decoupled and each row is fed its own reference hidden states; entries missing from the store are
+    left out."""
+    items = dict(entries(plan))
+    kinds: dict = {}
+    if plan["kind"] == "decoder" and runner.can_batch():
+        for name, item in items.items():
+            if name == "long" or item.get("keep") is not None or (store is not None and not store.has(name)):
+                continue
+            kinds.setdefault((bool(item.get("chunked")), len(item["ids"]) - item["prefill"]), []).append(name)
+
+    def run(group: list[str]) -> dict:
+        refs = [store.read(name) for name in group] if store is not None else None
+        return dict(zip(group, runner.run_batch([items[g] for g in group], refs)))
+
+    return LazyBatches([g for names in kinds.values() for g in row_groups(names)], run)
 
 
 def _rows(plan: dict, ref: dict):

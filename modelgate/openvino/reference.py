@@ -174,17 +174,52 @@ def batched_decoder_forward(model, blocks: list, items: list[dict], block_inputs
             for r in range(len(items))]
 
 
-def _short_forwards(model, blocks: list, plan: dict, **kwargs) -> dict:
-    """{entry name: (block tensors, logits)} of a decoder plan's teacher-forced sequences, run as one
-    batch (``batched_decoder_forward``); empty for encoders (their inputs already are batches)."""
-    if plan["kind"] != "decoder" or not blocks:
-        return {}
-    shorts = [(name, item) for name, item in entries(plan) if name != "long"]
-    if len(shorts) < 2:
-        return {}
-    extra = {k: [v[name] for name, _ in shorts] for k, v in kwargs.items()}
-    return dict(zip([n for n, _ in shorts], batched_decoder_forward(model, blocks, [it for _, it in shorts],
-                                                                    **extra)))
+BATCH_ROWS = 4  # sequences per padded batch: most of the saving of one big batch (a short forward costs a
+# read of every weight), a quarter of its activations and logits held at a time
+
+
+class LazyBatches:
+    """Outputs of padded batches by entry name: a batch runs when one of its entries is first taken, and
+    each output is dropped when taken, so at most one batch's outputs are held."""
+
+    def __init__(self, groups: list[list[str]], run):
+        self._group = {name: list(group) for group in groups for name in group}
+        self._run = run
+        self._ready: dict = {}
+
+    def __contains__(self, name) -> bool:
+        return name in self._group
+
+    def pop(self, name):
+        if name not in self._ready:
+            self._ready.update(self._run(self._group[name]))
+        del self._group[name]
+        return self._ready.pop(name)
+
+
+def row_groups(names: list[str], rows: int = BATCH_ROWS) -> list[list[str]]:
+    """``names`` in run order, cut into batches of at most ``rows`` (a lone entry runs alone)."""
+    groups = [names[k: k + rows] for k in range(0, len(names), rows)]
+    return [g for g in groups if len(g) > 1]
+
+
+def _short_forwards(model, blocks: list, plan: dict, store: ReferenceStore | None = None) -> LazyBatches:
+    """The decoder plan's teacher-forced sequences as padded batches (``batched_decoder_forward``); with
+    ``store`` decoupled, each row's blocks fed that entry's clean hidden states. Encoders: nothing (their
+    inputs already are batches)."""
+    items = dict(entries(plan))
+    names = [n for n in items if n != "long"] if plan["kind"] == "decoder" and blocks else []
+    n = len(blocks)
+
+    def run(group: list[str]) -> dict:
+        kwargs = {}
+        if store is not None:
+            refs = [store.read(name) for name in group]
+            kwargs = {"block_inputs": [{i: r[block_key(i - 1)] for i in range(n)} for r in refs],
+                      "last_outputs": [r[block_key(n - 1)] for r in refs]}
+        return dict(zip(group, batched_decoder_forward(model, blocks, [items[g] for g in group], **kwargs)))
+
+    return LazyBatches(row_groups(names), run)
 
 
 def _replay(precomputed: tuple, on_tensor):
@@ -347,14 +382,7 @@ def expected_noise(model, blocks: list, plan: dict, store: ReferenceStore, spec)
     logit_cmp = {"short": fidelity.LogitComparison(), "long": fidelity.LogitComparison()}
     with torch.no_grad():
         shorts = _short_forwards(model, blocks, plan)
-        decoupled = {}
-        if shorts:  # the decoupled batch: each block fed the clean previous hidden state of its own row
-            refs = {name: store.read(name) for name in shorts}
-            decoupled = _short_forwards(
-                model, blocks, plan,
-                block_inputs={k: {i: r[block_key(i - 1)] for i in range(n)} for k, r in refs.items()},
-                last_outputs={k: r[block_key(n - 1)] for k, r in refs.items()})
-            del refs
+        decoupled = _short_forwards(model, blocks, plan, store)  # each row fed its own clean hidden states
         for name, item in entries(plan):
             ref = store.read(name)
             rows = _rows(plan, ref)

@@ -10,6 +10,7 @@ their models at the same time.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -228,6 +229,8 @@ def observe(req: Request) -> dict:
         resources.refuse_if_too_large(resources.estimate_verify(hf_dir, info.config, req.weight_format or "fp16",
                                                                 convert=req.converted is None))
     obs = _observe_ir(req, info, hf_dir, plan, family)
+    if hasattr(os, "sched_getaffinity"):  # the CPUs the runtime may use (a cpuset or taskset narrows them)
+        obs["usable_cpus"] = len(os.sched_getaffinity(0))
     if req.hub:
         obs["source"] = dict(req.hub)
     req.timings["observe_s"] = time.monotonic() - t0

@@ -155,6 +155,17 @@ def test_plugin_crash_during_inference_is_reported_as_such():
     assert decide(obs)["failure_class"] == "PLUGIN_CRASH"
 
 
+def test_a_crash_on_a_single_cpu_names_the_known_runtime_defect_and_the_way_around_it():
+    obs = good_obs()
+    obs["load"] = {"ok": False, "failure_class": "PLUGIN_CRASH", "detail": "child died (signal SIGFPE)"}
+    obs["usable_cpus"] = 1
+    one = decide(obs)
+    assert one["failure_class"] == "PLUGIN_CRASH" and one["metrics"]["usable_cpus"] == 1
+    assert "at least 2 CPUs" in one["next_action"] and "33300" in one["next_action"]
+    obs["usable_cpus"] = 2
+    assert "33300" not in decide(obs)["next_action"]
+
+
 def test_missing_counts_fail_closed():
     for path in (("weights", "nonfinite"), ("degenerate", "equal_rows"), ("tokenizer", "id_mismatches")):
         obs = good_obs()

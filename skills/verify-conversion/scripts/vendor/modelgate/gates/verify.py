@@ -554,6 +554,8 @@ def evaluate_verify(observations: dict, tolerances: dict) -> dict:
                                        "new_tokens") if k in fid}
     metrics["failed_checks"] = sum(1 for c in checks if c["pass"] is False)
     metrics["skipped_checks"] = sum(1 for c in checks if c["pass"] is None)
+    if is_count(obs.get("usable_cpus")):
+        metrics["usable_cpus"] = obs["usable_cpus"]
     verdict_tol = {k: v for k, v in tolerances.items() if k != "overridden"}
     if is_number(fid.get("rel_err")) or isinstance(fid.get("expected"), dict):
         verdict_tol["rel_err_effective"] = rel_err_limit(fid, tolerances)[0] if fid.get("source_ran") else None

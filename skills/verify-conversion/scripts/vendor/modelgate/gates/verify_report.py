@@ -133,6 +133,11 @@ def next_action(obs: dict, verdict: dict, first: dict | None) -> str:
                 f"{where} in f32 (DisablePrecisionConversion in its rt_info, or a KEEP_FP32-style ignored "
                 "scope), or rescale its activations; then verify again with --inference-precision "
                 f"{run if run in ('bf16', 'f16') else 'default'}.")
+    if cls == "PLUGIN_CRASH" and obs.get("usable_cpus") == 1:
+        return ("The OpenVINO CPU plugin died while this process could use one CPU only: the runtime is known to "
+                "crash (SIGFPE) when compiling for a single-CPU affinity at bf16/f16 (openvinotoolkit/openvino "
+                "issue 33300). Rerun with at least 2 CPUs (taskset, the container's cpuset) to verify; a deployment "
+                "restricted to one CPU must use INFERENCE_PRECISION_HINT=f32 (--inference-precision f32).")
     if name == "config_constants_match":
         return ("Re-export from the source: constants in the IR (" + (first.get("detail") or "")[:160] +
                 ") disagree with config.json. Never hand-edit the IR.")
