@@ -37,6 +37,9 @@ RECIPES: dict[str, dict] = {
     "whisper": {"family": "whisper", "seed": 11, "train_steps": 150, "v": 1},
     "wav2vec2": {"family": "wav2vec2", "seed": 12, "v": 1},
     "vit": {"family": "vit", "seed": 13, "v": 1},
+    # the same ViT function in exact arithmetic, built to break bf16: every position embedding + 1,024 on
+    # every channel (each LayerNorm removes it; bf16's step at 1,024 is 8, so the O(1) signal is lost)
+    "vit-bf16-offset": {"family": "vit", "seed": 13, "v": 1, "position_offset": 1024.0},
     "vision-encoder-decoder": {"family": "ved", "seed": 14, "train_steps": 100, "v": 1},
     "llava": {"family": "llava", "seed": 21, "train_steps": 80, "v": 1},
     "stable-diffusion": {"family": "sd", "seed": 31, "v": 1},
@@ -260,6 +263,10 @@ def _build_vit(r: dict, out: Path):
                     label2id={v: k for k, v in enumerate(labels)}, architectures=["ViTForImageClassification"])
     m = ViTForImageClassification(cfg)
     _widen(m)
+    if r.get("position_offset"):
+        import torch
+        with torch.no_grad():
+            m.vit.embeddings.position_embeddings.add_(r["position_offset"])
     m.eval().save_pretrained(out)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(out)
 

@@ -38,15 +38,11 @@ def verify_coverage(obs: dict, verdict: dict, checks: list[dict]) -> dict:
                              f"(the sweep stops at {_n(longest + 1)}; --positions {limit} reaches them)")
     ran = {p["ran_as"] for p in precisions}
     default = obs.get("device_default_precision")
-    if mode == "family":
-        not_exercised.append("bf16 and f16 inference, the device's default precision (task families run at f32 "
-                             "only: --inference-precision does not apply)")
-    else:
-        if default and default not in ran and verdict.get("pass") is not None:
-            not_exercised.append(f"the device's default precision {default} (run with --inference-precision default)")
-        for low in ("bf16", "f16"):
-            if low not in ran and low != default:
-                not_exercised.append(f"{low} inference (run with --inference-precision {low} or all)")
+    if default and default not in ran and verdict.get("pass") is not None:
+        not_exercised.append(f"the device's default precision {default} (run with --inference-precision default)")
+    for low in ("bf16", "f16"):
+        if low not in ran and low != default:
+            not_exercised.append(f"{low} inference (run with --inference-precision {low} or all)")
     not_exercised.append(f"devices other than {exercised['device']}")
     if mode == "causal-lm":
         not_exercised += ["sampled (non-greedy) decoding", "batches of more than one sequence"]

@@ -287,14 +287,21 @@ def _forward_outputs(out, family: str) -> dict:
     return {"logits": out.logits.float().numpy()}
 
 
-def ov_side(family: str, ir_dir: str, inputs: dict, device: str = "CPU", src_dir: str | None = None) -> dict:
-    """OpenVINO child: the optimum-intel class a user loads, on ``inputs`` (``outputs``: numpy arrays);
-    with ``src_dir`` and an OpenVINO tokenizer in the export, its parity with the source's (``tokenizer``)."""
+def ov_side(family: str, ir_dir: str, inputs: dict, device: str = "CPU", src_dir: str | None = None,
+            precision: str = "f32") -> dict:
+    """OpenVINO child: the optimum-intel class a user loads, on ``inputs`` (``outputs``: numpy arrays), at
+    ``precision`` (``f32``: the faithful run; ``default``: what the device picks; ``bf16``/``f16``);
+    ``ran_as``: the precision the compiled sub-models report. With ``src_dir`` and an OpenVINO tokenizer
+    in the export, its parity with the source's (``tokenizer``; the f32 run only)."""
     import optimum.intel as oi
     import torch
+
+    from modelgate.openvino import precision as precision_mod
     fam = FAMILIES[family]
     ir_dir = str(Path(ir_dir).resolve())  # a relative path would be taken for a hub id
-    model = getattr(oi, fam.ov_class).from_pretrained(ir_dir, device=device, ov_config=dict(F32), compile=True)
+    config = dict(F32) if precision == "f32" else precision_mod.runtime_config(precision, device)
+    model = getattr(oi, fam.ov_class).from_pretrained(ir_dir, device=device, ov_config=config, compile=True)
+    ran = compiled_precisions(model)
     if family == "text-to-image":
         out = _sd_run(model, inputs, ov=True)
     elif fam.generative:
@@ -303,7 +310,30 @@ def ov_side(family: str, ir_dir: str, inputs: dict, device: str = "CPU", src_dir
         with torch.no_grad():
             out = _forward_outputs(model(**_tensors(inputs)), family)
     del model
-    return {"outputs": out, "tokenizer": _tokenizer_parity(src_dir, ir_dir, device)}
+    return {"outputs": out, "ran_as": ran, "device_default": precision_mod.device_default_precision(device),
+            "tokenizer": _tokenizer_parity(src_dir, ir_dir, device) if precision == "f32" else None}
+
+
+def compiled_precisions(model, depth: int = 3) -> list[str]:
+    """The inference precision every compiled sub-model of an optimum-intel model reports (read back from
+    the plugin), found by walking its attributes: the encoder, decoder, UNet... of a pipeline."""
+    import openvino as ov
+
+    from modelgate.openvino import precision as precision_mod
+    found: dict[int, str] = {}
+
+    def walk(obj, level):
+        if isinstance(obj, ov.CompiledModel):
+            found.setdefault(id(obj), precision_mod.compiled_precision(obj))
+            return
+        if level >= depth or isinstance(obj, (str, bytes, int, float, bool, type(None))):
+            return
+        values = obj.values() if isinstance(obj, dict) else getattr(obj, "__dict__", {}).values()
+        for v in list(values):
+            walk(v, level + 1)
+
+    walk(model, 0)
+    return sorted(set(found.values()))
 
 
 def _tokenizer_parity(src_dir: str | None, ir_dir: str, device: str) -> dict | None:

@@ -5,7 +5,9 @@ Every sub-model IR is checked for integrity and NaN/Inf weights first (a truncat
 never handed to the runtime). Then the source child makes the family's seeded inputs with the
 source folder's own processor and runs the transformers / diffusers source on them (f32); the
 OpenVINO child runs the same inputs through the optimum-intel class a user loads, at f32
-inference precision (faithfulness). The two never hold their models at the same time. The
+inference precision (faithfulness), then once more per deployment precision (the device's default
+unless ``--inference-precision`` says otherwise), judged against the f32 run in its precision's band.
+The two sides never hold their models at the same time. The
 observation has the same shape as the other paths' so ``modelgate.gates.verify`` judges it.
 """
 from __future__ import annotations
@@ -157,8 +159,12 @@ def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call)
     if not ov.ok:
         return
     out = ov.value["outputs"]
+    obs["precisions"]["f32"]["ran_as"] = {"inference_precision": _one_precision(ov.value.get("ran_as"))}
+    obs["device_default_precision"] = ov.value.get("device_default")
     obs["tokenizer"] = ov.value.get("tokenizer")
     src_out = src.value["outputs"] if src.ok else None
+    if not _deployment_runs(req, obs, ir_dir, family, inputs, out, src_out, call):
+        return
     outputs = []
     for name, arr in families.primary_outputs(family, out).items():
         o = fidelity.nonfinite_counts(arr)
@@ -193,6 +199,47 @@ def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call)
     if fam.generative:
         fid["new_tokens"] = families.NEW_TOKENS
     obs["fidelity"] = fid
+
+
+def _one_precision(ran) -> str | None:
+    """The precision every compiled sub-model reported, or their list when they differ (judged unknown)."""
+    if not isinstance(ran, list) or not ran:
+        return None
+    return ran[0] if len(ran) == 1 else "+".join(ran)
+
+
+def _deployment_runs(req, obs: dict, ir_dir: Path, family: str, inputs: dict, f32_out: dict, src_out: dict | None,
+                     call) -> bool:
+    """The family's OpenVINO class again at each deployment precision ``--inference-precision`` asks for
+    (``default``: the device's choice), each in its own child, compared with the f32 run (the precision's
+    own effect) and the source. False when a run could not be made (its failure is the load failure)."""
+    from modelgate.openvino.precision import requested_precisions
+    fam = families.FAMILIES[family]
+    for prec in requested_precisions(req.inference_precision, "default"):
+        if prec == "f32":
+            continue
+        res = call(req, "modelgate.openvino.families:ov_side",
+                   dict(family=family, ir_dir=str(ir_dir), inputs=inputs, device=req.device, precision=prec))
+        req.timings[f"ov_{prec}_s"] = res.seconds
+        if not res.ok:
+            from modelgate.verify.observe import _load_obs
+            obs["load"] = _load_obs(res)
+            obs["load"]["detail"] = f"the {prec} run: {obs['load'].get('detail')}"
+            return False
+        low = res.value["outputs"]
+        counts = {name: fidelity.nonfinite_counts(arr) for name, arr in families.primary_outputs(family, low).items()}
+        vs_f32 = families.compare(family, low, f32_out)
+        vs_f32["nonfinite"] = sum(c["nan"] + c["inf"] for c in counts.values())
+        run = {"requested": prec, "ran_as": {"inference_precision": _one_precision(res.value.get("ran_as"))},
+               "vs_f32": vs_f32, "nonfinite_entries": [n for n, c in counts.items() if c["nan"] or c["inf"]],
+               "first_nonfinite_layer": None,
+               "vs_source": families.compare(family, low, src_out) if src_out is not None else None}
+        if fam.generative:
+            run["greedy_vs_f32"] = fidelity.greedy_agreement([[int(t) for t in s] for s in low["tokens"]],
+                                                             [[int(t) for t in s] for s in f32_out["tokens"]],
+                                                             families.NEW_TOKENS)
+        obs["precisions"][prec] = run
+    return True
 
 
 def plan_of(family: str, inputs: dict) -> dict:

@@ -7,7 +7,7 @@ the CPU: each test reads back the precision the plugin really used and asserts o
 """
 import pytest
 
-from modelgate import contract, fixtures
+from modelgate import contract, family_fixtures, fixtures
 from modelgate.cli.verify import make_result
 from modelgate.gates.verify import evaluate_verify, tolerances_for
 from modelgate.openvino.convert import export_cached
@@ -81,3 +81,19 @@ def test_the_default_run_reports_the_precision_the_plugin_chose():
     assert v["decision"] == "VERIFIED", v["detail"]
     assert v["deployment_precision"] == expected
     assert [p["role"] for p in v["precisions"]] == ["faithfulness"] + (["deployment"] if expected != "f32" else [])
+
+
+def test_a_task_family_that_loses_its_signal_at_bf16_is_named_at_its_deployment_precision():
+    src = family_fixtures.family_model("vit-bf16-offset")  # a residual stream offset by 1,024 (ViT)
+    req = Request(model=str(src), converted=str(export_cached(src, "fp32")), in_process=True)
+    obs = observe(req)
+    v = make_result(evaluate_verify(obs, tolerances_for(obs["weight_format"])), obs, req.evidence, req.timings)
+    assert contract.schema_errors("verify-result", contract.stamp(v)) == []
+    assert v["mode"] == "family" and faithful_checks_pass(v), v["detail"]  # the conversion is faithful
+    run = next(p for p in v["precisions"] if p["name"] == "default")
+    if run["ran_as"] == "bf16":  # the device computes in bf16 by default: the loss must show, without a NaN
+        assert v["failure_class"] == "PRECISION_OVERFLOW" and v["decision"] == "REJECTED", v["detail"]
+        assert checks(v)["precision_default_finite"]["pass"] is True
+        assert checks(v)["precision_default_agreement"]["pass"] is False
+    else:  # an f32 or f16 default keeps the 1,024 offset's O(1) signal (f16's step there is 1 ... judged)
+        assert checks(v)["precision_default_finite"]["pass"] is True, v["detail"]

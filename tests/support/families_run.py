@@ -68,6 +68,11 @@ def assert_verified(v: dict, case: Case) -> None:
     ran = {c["name"]: c["pass"] for c in v["checks"]}
     for name in ("outputs_finite", "source_ran", "fidelity_rel_err", "fidelity_cosine", "fidelity_scale_ratio"):
         assert ran[name] is True, (name, v["detail"])
+    # the deployment run (the device's default precision, read back from every compiled sub-model) is judged
+    runs = {p["name"]: p for p in v["precisions"]}
+    assert runs["f32"]["ran_as"] == "f32" and set(runs) == {"f32", "default"}, v["precisions"]
+    assert runs["default"]["ran_as"] in ("bf16", "f16", "f32") and runs["default"]["vs_f32"]["nonfinite"] == 0
+    assert ran["precision_default_finite"] is True and ran["precision_default_agreement"] is True, v["detail"]
 
 
 def assert_rejected(v: dict) -> None:
