@@ -32,7 +32,6 @@ SD_STEPS = 4
 SD_SIZE = 32
 AUDIO_SEEDS = (1, 2, 99)
 IMAGE_SEEDS = (1, 2, 3)
-F32 = {"INFERENCE_PRECISION_HINT": "f32"}   # the faithful run: compare the conversion, not bf16 rounding
 
 
 @dataclass(frozen=True)
@@ -299,7 +298,9 @@ def ov_side(family: str, ir_dir: str, inputs: dict, device: str = "CPU", src_dir
     from modelgate.openvino import precision as precision_mod
     fam = FAMILIES[family]
     ir_dir = str(Path(ir_dir).resolve())  # a relative path would be taken for a hub id
-    config = dict(F32) if precision == "f32" else precision_mod.runtime_config(precision, device)
+    # f32: the faithful config (f32 compute, f32 KV cache, no dynamic quantization: an f32 hint alone left
+    # the Whisper decoder's cache in f16 and the encoder's in u8, with dynamic quantization on)
+    config = precision_mod.runtime_config(precision, device)
     model = getattr(oi, fam.ov_class).from_pretrained(ir_dir, device=device, ov_config=config, compile=True)
     ran = compiled_precisions(model)
     if family == "text-to-image":
@@ -314,17 +315,18 @@ def ov_side(family: str, ir_dir: str, inputs: dict, device: str = "CPU", src_dir
             "tokenizer": _tokenizer_parity(src_dir, ir_dir, device) if precision == "f32" else None}
 
 
-def compiled_precisions(model, depth: int = 3) -> list[str]:
-    """The inference precision every compiled sub-model of an optimum-intel model reports (read back from
-    the plugin), found by walking its attributes: the encoder, decoder, UNet... of a pipeline."""
+def compiled_precisions(model, depth: int = 3) -> dict[str, list]:
+    """What every compiled sub-model of an optimum-intel model reports (read back from the plugin), found
+    by walking its attributes (the encoder, decoder, UNet... of a pipeline): {"inference_precision":
+    [...], "kv_cache_precision": [...]}, the distinct values of each."""
     import openvino as ov
 
     from modelgate.openvino import precision as precision_mod
-    found: dict[int, str] = {}
+    found: dict[int, dict] = {}
 
     def walk(obj, level):
         if isinstance(obj, ov.CompiledModel):
-            found.setdefault(id(obj), precision_mod.compiled_precision(obj))
+            found.setdefault(id(obj), precision_mod.ran_as(obj))
             return
         if level >= depth or isinstance(obj, (str, bytes, int, float, bool, type(None))):
             return
@@ -333,7 +335,8 @@ def compiled_precisions(model, depth: int = 3) -> list[str]:
             walk(v, level + 1)
 
     walk(model, 0)
-    return sorted(set(found.values()))
+    return {key: sorted({str(r.get(key)) for r in found.values()}) for key in ("inference_precision",
+                                                                              "kv_cache_precision")}
 
 
 def _tokenizer_parity(src_dir: str | None, ir_dir: str, device: str) -> dict | None:

@@ -159,7 +159,7 @@ def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call)
     if not ov.ok:
         return
     out = ov.value["outputs"]
-    obs["precisions"]["f32"]["ran_as"] = {"inference_precision": _one_precision(ov.value.get("ran_as"))}
+    obs["precisions"]["f32"]["ran_as"] = _ran_as(ov.value.get("ran_as"))
     obs["device_default_precision"] = ov.value.get("device_default")
     obs["tokenizer"] = ov.value.get("tokenizer")
     src_out = src.value["outputs"] if src.ok else None
@@ -201,11 +201,14 @@ def observe_family(req, obs: dict, ir_dir: Path, hf_dir: str, family: str, call)
     obs["fidelity"] = fid
 
 
-def _one_precision(ran) -> str | None:
-    """The precision every compiled sub-model reported, or their list when they differ (judged unknown)."""
-    if not isinstance(ran, list) or not ran:
-        return None
-    return ran[0] if len(ran) == 1 else "+".join(ran)
+def _ran_as(ran) -> dict:
+    """The precisions every compiled sub-model reported, one value per key when they agree, else their
+    list joined by "+" (an unknown precision to the gate: judged fail-closed)."""
+    out = {}
+    for key in ("inference_precision", "kv_cache_precision"):
+        values = (ran or {}).get(key) if isinstance(ran, dict) else None
+        out[key] = (values[0] if len(values) == 1 else "+".join(values)) if values else None
+    return out
 
 
 def _deployment_runs(req, obs: dict, ir_dir: Path, family: str, inputs: dict, f32_out: dict, src_out: dict | None,
@@ -230,7 +233,7 @@ def _deployment_runs(req, obs: dict, ir_dir: Path, family: str, inputs: dict, f3
         counts = {name: fidelity.nonfinite_counts(arr) for name, arr in families.primary_outputs(family, low).items()}
         vs_f32 = families.compare(family, low, f32_out)
         vs_f32["nonfinite"] = sum(c["nan"] + c["inf"] for c in counts.values())
-        run = {"requested": prec, "ran_as": {"inference_precision": _one_precision(res.value.get("ran_as"))},
+        run = {"requested": prec, "ran_as": _ran_as(res.value.get("ran_as")),
                "vs_f32": vs_f32, "nonfinite_entries": [n for n, c in counts.items() if c["nan"] or c["inf"]],
                "first_nonfinite_layer": None,
                "vs_source": families.compare(family, low, src_out) if src_out is not None else None}

@@ -71,6 +71,7 @@ def assert_verified(v: dict, case: Case) -> None:
     # the deployment run (the device's default precision, read back from every compiled sub-model) is judged
     runs = {p["name"]: p for p in v["precisions"]}
     assert runs["f32"]["ran_as"] == "f32" and set(runs) == {"f32", "default"}, v["precisions"]
+    assert runs["f32"]["kv_cache_precision"] in ("f32", "None"), v["precisions"]  # the faithful run's cache
     assert runs["default"]["ran_as"] in ("bf16", "f16", "f32") and runs["default"]["vs_f32"]["nonfinite"] == 0
     assert ran["precision_default_finite"] is True and ran["precision_default_agreement"] is True, v["detail"]
 
