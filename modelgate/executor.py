@@ -137,6 +137,19 @@ def _child_context(unit: Unit):
         return _contexts[unit.start]
 
 
+def stop_fork_server() -> None:
+    """Stop this process's fork server, if a unit started one, and wait until it is gone: left alone it
+    would outlive the command by the moment it takes to notice its requester has exited."""
+    with _contexts_lock:
+        if _contexts.pop("forkserver", None) is None:
+            return
+        from multiprocessing import forkserver
+        stop = getattr(forkserver._forkserver, "_stop", None)
+        if stop is not None:
+            with contextlib.suppress(OSError, ChildProcessError):
+                stop()
+
+
 @contextlib.contextmanager
 def _main_hidden(active: bool):
     """A spawned child re-imports its parent's ``__main__`` by path; in a Ray worker that is Ray's
@@ -315,6 +328,7 @@ class LocalExecutor(Executor):
 
     def close(self):
         self._pool.shutdown(wait=True)
+        stop_fork_server()
 
 
 def import_ray():
