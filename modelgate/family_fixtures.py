@@ -103,20 +103,8 @@ def _bpe(vocab_size: int, extra_specials=(), add_prefix_space: bool = False):
 
 def _unigram(vocab_size: int):
     """A T5-style Unigram tokenizer (Metaspace; runs of spaces collapsed as T5's normalizer does)."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-    tok = Tokenizer(models.Unigram())
-    tok.normalizer = normalizers.Replace(Regex(" {2,}"), " ")
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    tok.train_from_iterator(CORPUS * 4, trainers.UnigramTrainer(vocab_size=vocab_size,
-                                                                special_tokens=["<pad>", "</s>", "<unk>"],
-                                                                unk_token="<unk>", show_progress=False))
-    eos = tok.token_to_id("</s>")
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
-                                                       special_tokens=[("</s>", eos)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                   model_max_length=128)
+    from modelgate.fixtures import _unigram_tokenizer
+    return _unigram_tokenizer(vocab_size, CORPUS, collapse_spaces=True)
 
 
 def _wordpiece(vocab_size: int):

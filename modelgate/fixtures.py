@@ -60,11 +60,14 @@ def _wordpiece_tokenizer(vocab_size: int, corpus: list[str]):
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=128)
 
 
-def _unigram_tokenizer(vocab_size: int, corpus: list[str]):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+def _unigram_tokenizer(vocab_size: int, corpus: list[str], collapse_spaces: bool = False):
+    """A Unigram tokenizer (Metaspace); ``collapse_spaces``: runs of spaces become one, as T5's normalizer does."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.Unigram())
+    if collapse_spaces:
+        tok.normalizer = normalizers.Replace(Regex(" {2,}"), " ")
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     specials = ["<pad>", "</s>", "<unk>"]

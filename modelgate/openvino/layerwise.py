@@ -42,6 +42,17 @@ def _np():
     return np
 
 
+def _left_padded(seqs: list[list[int]]):
+    """(ids [B, W], attention mask [B, W], pad per row) of token sequences left-padded to the longest."""
+    np = _np()
+    width = max(len(q) for q in seqs)
+    pad = [width - len(q) for q in seqs]
+    ids, mask = np.zeros((len(seqs), width), np.int64), np.zeros((len(seqs), width), np.int64)
+    for r, q in enumerate(seqs):
+        ids[r, pad[r]:], mask[r, pad[r]:] = q, 1
+    return ids, mask, pad
+
+
 class _Decoder:
     """A compiled stateful decoder: prefill + one token per call, optional exposed outputs and block inputs."""
 
@@ -120,7 +131,6 @@ class _Decoder:
                 rows.append(np.array(self.request.get_tensor(self.logits_port).data[0], np.float32, copy=True))
         return {"prompt_ids": list(prompt), "generated": generated, "logits": np.concatenate(rows, 0)}
 
-
     def can_batch(self) -> bool:
         """A padded batch needs the mask, the positions and the cache's row order as inputs."""
         return {"attention_mask", "position_ids", "beam_idx"} <= self.names
@@ -158,11 +168,7 @@ class _Decoder:
                     for r in range(b)]
         prefill = [it["prefill"] for it in items]
         cont = len(items[0]["ids"]) - prefill[0]
-        width = max(prefill)
-        pad = [width - n for n in prefill]
-        ids, mask = np.zeros((b, width), np.int64), np.zeros((b, width), np.int64)
-        for r, it in enumerate(items):
-            ids[r, pad[r]:], mask[r, pad[r]:] = it["ids"][: prefill[r]], 1
+        ids, mask, pad = _left_padded([it["ids"][: n] for it, n in zip(items, prefill)])
         got: list[dict] = [{i: [] for i in self.block_ports} for _ in range(b)]
         logits: list[list] = [[] for _ in range(b)]
 
@@ -196,18 +202,15 @@ class _Decoder:
         tokens and logits as prompt by prompt, to float rounding; one at a time when the IR cannot take
         a padded batch (no attention_mask / position_ids / beam_idx inputs)."""
         np = _np()
-        if len(prompts) < 2 or not {"attention_mask", "position_ids", "beam_idx"} <= self.names:
+        if len(prompts) < 2 or not self.can_batch():
             return [self.greedy(p, new_tokens) for p in prompts]
-        b, width = len(prompts), max(len(p) for p in prompts)
-        pad = [width - len(p) for p in prompts]
-        ids, mask = np.zeros((b, width), np.int64), np.zeros((b, width), np.int64)
-        for r, p in enumerate(prompts):
-            ids[r, pad[r]:], mask[r, pad[r]:] = p, 1
+        b = len(prompts)
+        ids, mask, pad = _left_padded(prompts)
         self.request.reset_state()
         feed = {"input_ids": ids, "attention_mask": mask, "position_ids": np.maximum(np.cumsum(mask, 1) - 1, 0),
                 "beam_idx": np.arange(b, dtype=np.int32)}
         if self.gathered:
-            feed[blocks_mod.POSITIONS_INPUT] = np.asarray([width - 1], np.int64)
+            feed[blocks_mod.POSITIONS_INPUT] = np.asarray([ids.shape[1] - 1], np.int64)
         self.request.infer(feed)
         out = self.request.get_tensor(self.logits_port).data
         rows = [[np.array(out[r, pad[r]:], np.float32, copy=True)] for r in range(b)]
